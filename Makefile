@@ -1,0 +1,35 @@
+# Two commands a new user needs: `make demo` and `make test`. Both are idempotent.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+TORCH  ?= torch==2.13.0
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test setup data lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	# torch first: on these machines it is a local CPU wheel; the project only asks for torch>=2.4.
+	$(PIP) install --quiet "$(TORCH)"
+	$(PIP) install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+data: setup
+	$(VENV)/bin/cnnopt data fetch fashion-mnist || echo "Fashion-MNIST not available: commands fall back to the bundled digits set where asked to."
+
+demo: setup data
+	$(VENV)/bin/cnnopt demo --out runs/demo
+
+test: setup
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
+
+lint: setup
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

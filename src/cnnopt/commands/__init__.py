@@ -1,0 +1,1 @@
+"""One module per `cnnopt` sub-command; each defines `register(subparsers)`."""

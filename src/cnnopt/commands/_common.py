@@ -1,0 +1,70 @@
+"""Helpers every sub-command shares: JSON output, the rich console, numeric argument checks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+
+console = Console(stderr=True)
+
+
+def add_json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json", action="store_true", help="print the result as JSON on stdout (no table)"
+    )
+
+
+def print_json(obj: Any) -> None:
+    from cnnopt.fileio import _json_default
+
+    json.dump(obj, sys.stdout, indent=2, default=_json_default)
+    sys.stdout.write("\n")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """A value in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a value in [0, 1), got {value}")
+    return value
+
+
+def input_shape(text: str) -> tuple[int, int, int]:
+    """'3x32x32' -> (3, 32, 32)."""
+    parts = text.lower().replace(",", "x").split("x")
+    try:
+        dims = tuple(int(p) for p in parts)
+    except ValueError:
+        dims = ()
+    if len(dims) != 3 or any(d <= 0 for d in dims):
+        raise argparse.ArgumentTypeError(
+            f"input shape must be CxHxW with positive sizes, e.g. 3x32x32; got {text!r}"
+        )
+    return dims  # type: ignore[return-value]

@@ -1,0 +1,94 @@
+"""Crash-safe file output: write to a temporary file beside the target, then rename.
+
+A reader (or a resumed run) therefore sees either the old file or the whole new one, never a
+half-written one, even after SIGKILL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from cnnopt.errors import CnnoptError
+
+
+def ensure_dir(path: str | os.PathLike) -> Path:
+    """Create `path` (and parents) or explain why it cannot be used as an output directory."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CnnoptError(
+            f"cannot create output directory {path}: {exc.strerror}",
+            "choose a writable location with --out",
+        ) from None
+    if not os.access(path, os.W_OK):
+        raise CnnoptError(
+            f"output directory {path} is not writable", "choose a writable location with --out"
+        )
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path; on success it replaces `target` atomically, on error it vanishes.
+
+    Use this for libraries that insist on writing to a path themselves (ONNX, safetensors).
+    """
+    target = Path(target)
+    ensure_dir(target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_bytes(target: str | os.PathLike, data: bytes) -> Path:
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+    return Path(target)
+
+
+def write_text(target: str | os.PathLike, text: str) -> Path:
+    return write_bytes(target, text.encode("utf-8"))
+
+
+def write_json(target: str | os.PathLike, obj: Any) -> Path:
+    return write_text(target, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def _json_default(obj: Any) -> Any:
+    # numpy scalars, tensors and paths show up in records; JSON has no type for them.
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if hasattr(obj, "__dataclass_fields__"):
+        import dataclasses
+
+        return dataclasses.asdict(obj)
+    raise TypeError(f"cannot write {type(obj).__name__} as JSON")
+
+
+def safe_join(root: str | os.PathLike, relative: str | os.PathLike) -> Path:
+    """Join a path taken from a recipe/config under `root`, refusing anything that escapes it."""
+    root_path = Path(root).resolve()
+    candidate = (root_path / relative).resolve()
+    if candidate != root_path and root_path not in candidate.parents:
+        raise CnnoptError(
+            f"path {relative!s} points outside {root_path}",
+            "use a path relative to the output directory without '..'",
+        )
+    return candidate

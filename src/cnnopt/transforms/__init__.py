@@ -1,0 +1,19 @@
+"""Optimization transforms. Importing this package registers every built-in one."""
+
+from cnnopt.transforms.base import (
+    Context,
+    TransformConfig,
+    apply,
+    config_class,
+    list_transforms,
+    register_transform,
+)
+
+__all__ = [
+    "Context",
+    "TransformConfig",
+    "apply",
+    "config_class",
+    "list_transforms",
+    "register_transform",
+]
