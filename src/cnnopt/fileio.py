@@ -66,7 +66,9 @@ def write_text(target: str | os.PathLike, text: str) -> Path:
 
 
 def write_json(target: str | os.PathLike, obj: Any) -> Path:
-    return write_text(target, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+    return write_text(
+        target, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n"
+    )
 
 
 def _json_default(obj: Any) -> Any:

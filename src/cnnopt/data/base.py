@@ -65,8 +65,13 @@ class TensorData:
         if not isinstance(index, slice):
             index = torch.as_tensor(index, dtype=torch.long)
         return TensorData(
-            self.images[index], self.labels[index], list(self.classes), self.mean, self.std,
-            self.name, dict(self.extra),
+            self.images[index],
+            self.labels[index],
+            list(self.classes),
+            self.mean,
+            self.std,
+            self.name,
+            dict(self.extra),
         )
 
     def take(self, n: int | None, seed: int = 0) -> TensorData:

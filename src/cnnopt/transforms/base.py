@@ -91,7 +91,11 @@ _HANDLERS: dict[type, Handler] = {}
 _CONFIGS: dict[str, type[TransformConfig]] = {}
 
 
-def register_transform(config_type: type[C]) -> Callable[[Callable[[nn.Module, C, Context], nn.Module]], Callable[[nn.Module, C, Context], nn.Module]]:  # noqa: E501
+def register_transform(
+    config_type: type[C],
+) -> Callable[
+    [Callable[[nn.Module, C, Context], nn.Module]], Callable[[nn.Module, C, Context], nn.Module]
+]:
     """Decorator: `fn(model, config, ctx) -> model` becomes the handler for `config_type`."""
     if not config_type.name:
         raise ValueError(f"{config_type.__name__} needs a class attribute `name`")
