@@ -23,6 +23,10 @@ class CnnoptError(Exception):
             text += f"; {self.hint.rstrip('. ')}"
         return text.replace("\n", " ")
 
+    def __str__(self) -> str:
+        # Library users see the hint too, not only CLI users.
+        return self.one_line()
+
 
 def check(condition: bool, message: str, hint: str | None = None) -> None:
     """Raise CnnoptError unless `condition`: keeps validation one line at the call site."""
