@@ -22,7 +22,7 @@ data: setup
 	$(VENV)/bin/cnnopt data fetch fashion-mnist || echo "Fashion-MNIST not available: commands fall back to the bundled digits set where asked to."
 
 demo: setup data
-	$(VENV)/bin/cnnopt demo --out runs/demo
+	$(VENV)/bin/cnnopt optimize
 
 test: setup
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
