@@ -1,0 +1,64 @@
+"""Run a model once on a probe batch and turn shape errors into one clear CnnoptError line.
+
+A wrong `--input` (3 channels into a grayscale net, 8x8 into a net that pools to 1x1 five
+times) otherwise surfaces as a deep PyTorch/ONNX Runtime traceback about some inner layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from cnnopt.errors import CnnoptError
+
+
+def first_conv_in_channels(model: nn.Module) -> int | None:
+    """Channels the model's first convolution expects, when it has one."""
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d | nn.Conv1d | nn.Conv3d):
+            return int(module.in_channels)
+    return None
+
+
+def check_input_channels(model: Any, input_shape: tuple[int, ...]) -> None:
+    """Fail early and plainly when the input's channel count cannot match the model."""
+    if not isinstance(model, nn.Module) or len(input_shape) != 3:
+        return
+    expected = first_conv_in_channels(model)
+    if expected is not None and expected != input_shape[0]:
+        c, h, w = input_shape
+        raise CnnoptError(
+            f"the model expects {expected}-channel input but the input shape {c}x{h}x{w} has "
+            f"{c} channel(s)",
+            f"use --input {expected}x{h}x{w}",
+        )
+
+
+def checked_forward(fn: Callable[[torch.Tensor], Any], x: torch.Tensor) -> torch.Tensor:
+    """`fn(x)` as a float tensor; a failure caused by the input becomes a CnnoptError."""
+    try:
+        with torch.inference_mode():
+            out = fn(x)
+    except CnnoptError:
+        raise
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        shape = "x".join(str(d) for d in x.shape)
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CnnoptError(
+            f"the model failed on an input batch of shape {shape}: {detail[:300]}",
+            "check that the input shape (channels, height, width) matches what the model was "
+            "built for, e.g. --input 1x28x28 for a grayscale 28x28 model",
+        ) from None
+    if isinstance(out, tuple | list) and out:
+        out = out[0]  # models that return (logits, features) or similar
+    out = torch.as_tensor(out)
+    if out.ndim != 2 or out.shape[0] != x.shape[0]:
+        raise CnnoptError(
+            f"the model returned shape {tuple(out.shape)} for a batch of {x.shape[0]}; expected "
+            "(batch, classes) logits",
+            "make the model end in a classifier that outputs one row of logits per image",
+        )
+    return out.float()

@@ -1,0 +1,74 @@
+"""What a latency number was measured on: without this, numbers from two machines look alike.
+
+Versions come from package metadata (nothing heavy is imported) and a missing package shows
+as None: describing the machine must never be the reason a benchmark fails.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+
+# flag in /proc/cpuinfo -> the name we report; these decide which kernels oneDNN/ORT pick
+_FLAGS = {
+    "avx2": "avx2",
+    "avx512f": "avx512",
+    "avx512_vnni": "avx512_vnni",
+    "avx512_bf16": "avx512_bf16",
+    "amx_tile": "amx",
+    "amx_bf16": "amx_bf16",
+    "amx_int8": "amx_int8",
+}
+_OPTIONAL = ("numpy", "onnx", "onnxruntime", "openvino", "torch-pruning", "optuna")
+
+
+def _cpuinfo() -> tuple[str, set[str]]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine(), set()
+    model, flags = "", set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "model name" and not model:
+            model = value.strip()
+        elif key in ("flags", "Features") and not flags:
+            flags = set(value.split())
+    return model or platform.processor() or platform.machine(), flags
+
+
+def _version(distribution: str) -> str | None:
+    # package metadata, not an import: importing OpenVINO or Optuna costs seconds
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU model, cores, SIMD flags, thread settings and library versions, as plain JSON."""
+    model, flags = _cpuinfo()
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        usable = os.cpu_count()
+    return {
+        "cpu": model,
+        "arch": platform.machine(),
+        "logical_cores": os.cpu_count(),
+        "usable_cores": usable,
+        "cpu_flags": {name: flag in flags for flag, name in _FLAGS.items()},
+        "torch_threads": torch.get_num_threads(),
+        "torch_interop_threads": torch.get_num_interop_threads(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": sys.version.split()[0],
+        "versions": {"torch": torch.__version__, **{m: _version(m) for m in _OPTIONAL}},
+    }
