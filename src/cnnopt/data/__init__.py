@@ -1,1 +1,137 @@
-"""Filled in by its own module."""
+"""Datasets as in-memory tensors: `load_dataset(name, split)` and friends.
+
+Splits: "trainval" is the official training set, "train" and "val" a fixed seeded partition of
+it (val picks checkpoints and search candidates), "test" the official test set (only reported).
+Every split of a dataset carries the training split's normalization statistics.
+
+    >>> train = load_dataset("digits", "train")
+    >>> train.input_shape, train.num_classes
+    ((1, 16, 16), 10)
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from cnnopt.data import cifar, digits, imagefolder, mnist, synthetic  # noqa: F401 - registers
+from cnnopt.data.augment import Augment, default_augment
+from cnnopt.data.base import (
+    DEFAULT_VAL_FRACTION,
+    SPLITS,
+    TensorData,
+    channel_stats,
+    split_train_val,
+)
+from cnnopt.data.loader import iterate_batches, num_batches
+from cnnopt.data.registry import DATASETS, DatasetSpec, Official, register_dataset
+from cnnopt.errors import CnnoptError
+
+__all__ = [
+    "SPLITS",
+    "Augment",
+    "DatasetSpec",
+    "Official",
+    "TensorData",
+    "channel_stats",
+    "dataset_info",
+    "default_augment",
+    "get_dataset_spec",
+    "iterate_batches",
+    "list_datasets",
+    "load_dataset",
+    "num_batches",
+    "register_dataset",
+    "split_train_val",
+]
+
+_STATS: dict[tuple, tuple[tuple[float, ...], tuple[float, ...]]] = {}
+
+
+def list_datasets(pattern: str = "*") -> list[str]:
+    """Registered dataset names matching an fnmatch pattern, e.g. list_datasets('*mnist')."""
+    return DATASETS.names(pattern)
+
+
+def get_dataset_spec(name: str) -> DatasetSpec:
+    return DATASETS.get(name)
+
+
+def load_dataset(
+    name: str,
+    split: str = "train",
+    root: str | os.PathLike | None = None,
+    *,
+    val_fraction: float = DEFAULT_VAL_FRACTION,
+    **options: Any,
+) -> TensorData:
+    """One split of a dataset, decoded once per process and file (later calls are cheap).
+
+    `root` is a directory to look in first (the CLI's --data-dir); `options` are the dataset's
+    own (e.g. digits: size=28; synthetic: shape=(1, 28, 28), size=512; imagefolder: size,
+    channels, test_fraction). `val_fraction` sets how much of the official training set
+    becomes "val"; keep the default so results stay comparable across runs.
+    """
+    spec = DATASETS.get(name)
+    if split not in SPLITS:
+        raise CnnoptError(f"unknown split {split!r}", f"use one of: {', '.join(SPLITS)}")
+    unknown = sorted(set(options) - set(spec.options))
+    if unknown:
+        accepted = ", ".join(spec.options) if spec.options else "none"
+        raise CnnoptError(
+            f"dataset {spec.name!r} has no option {', '.join(map(repr, unknown))}",
+            f"its options: {accepted}",
+        )
+    official = spec.load(root, **options)
+    mean, std = spec.stats or _train_stats(spec.name, official, options)
+    extra = {"source": official.source, "split": split}
+    if split == "test":
+        return TensorData(official.test_images, official.test_labels, list(official.classes),
+                          mean, std, spec.name, extra)  # fmt: skip
+    trainval = TensorData(official.train_images, official.train_labels, list(official.classes),
+                          mean, std, spec.name, extra)  # fmt: skip
+    if split == "trainval":
+        return trainval
+    train, val = split_train_val(trainval, val_fraction)
+    chosen = train if split == "train" else val
+    chosen.extra["split"] = split
+    return chosen
+
+
+def dataset_info(
+    name: str, root: str | os.PathLike | None = None, **options: Any
+) -> dict[str, Any]:
+    """Everything `cnnopt data info` shows: split sizes, input shape, classes, statistics."""
+    spec = DATASETS.get(name)
+    sizes = {split: len(load_dataset(name, split, root, **options)) for split in SPLITS}
+    test = load_dataset(name, "test", root, **options)
+    return {
+        "name": spec.name,
+        "summary": spec.summary,
+        "source": test.extra["source"],
+        "splits": sizes,
+        "input_shape": list(test.input_shape),
+        "num_classes": test.num_classes,
+        "classes": test.classes,
+        "mean": list(test.mean),
+        "std": list(test.std),
+        "stats": "published" if spec.stats else "computed on the training split",
+        "options": list(spec.options),
+        "default_augment": _augment_text(spec.name),
+    }
+
+
+def _augment_text(name: str) -> str:
+    augment = default_augment(name)
+    return "none" if augment is None else repr(augment)
+
+
+def _train_stats(
+    name: str, official: Official, options: dict[str, Any]
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Statistics of the official training split (never val/test), computed once per data."""
+    key = (name, official.source, tuple(sorted(map(repr, options.items()))),
+           tuple(official.train_images.shape))  # fmt: skip
+    if key not in _STATS:
+        _STATS[key] = channel_stats(official.train_images)
+    return _STATS[key]
