@@ -1,0 +1,167 @@
+"""`cnnopt apply`: run a recipe on a model and save the result with before/after numbers.
+
+The output directory is a checkpoint (model.safetensors + state.json with the layer
+structure) plus recipe.yaml and metrics.json, so the optimized model reloads with
+`cnnopt.recipe.load_applied(DIR)` and the report can show what the recipe cost and saved.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from cnnopt.commands._common import add_json_flag, console, positive_int, print_json
+from cnnopt.errors import CnnoptError
+
+CALIBRATION_SAMPLES = 512  # enough images to rank channels or calibrate ranges, fast to run
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "apply",
+        help="apply an optimization recipe (YAML) to a model and save the result",
+        description="Apply the steps of a recipe (fuse, prune, lowrank, sparsify, rewrite, "
+        "distill, ...) in order, fine-tuning where the recipe says, and save weights, recipe "
+        "and before/after metrics atomically.",
+    )
+    add_common_arguments(p)
+    p.add_argument("--recipe", required=True, metavar="FILE.yaml", help="the recipe to apply")
+    p.set_defaults(func=run)
+
+
+def add_common_arguments(p: argparse.ArgumentParser) -> None:
+    """Arguments `apply` and `prune` share (model, data, output, budget)."""
+    p.add_argument("--model", help="zoo name, checkpoint directory, or path/file.py:factory")
+    p.add_argument("--checkpoint", metavar="DIR", help="start from this trained checkpoint")
+    p.add_argument("--dataset", help="data for fine-tuning, taylor importance and accuracy")
+    p.add_argument("--data-dir", default="data", help="where datasets live (default: data)")
+    p.add_argument("--limit", type=positive_int, help="use at most N training images")
+    p.add_argument(
+        "--finetune-epochs",
+        type=float,
+        help="fine-tuning budget for steps that set none (default: 0, no fine-tuning)",
+    )
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    p.add_argument("--seed", type=int, default=0, help="default: 0")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    add_json_flag(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from cnnopt.recipe import Recipe
+
+    return run_recipe(args, Recipe.load(args.recipe))
+
+
+def run_recipe(args: argparse.Namespace, recipe: Any) -> int:
+    """Load model and data, apply `recipe`, save everything, print a before/after summary."""
+    from cnnopt.fileio import ensure_dir, write_json
+    from cnnopt.recipe import apply_recipe, save_applied
+    from cnnopt.transforms import Context
+
+    if not args.model and not args.checkpoint:
+        raise CnnoptError("no model given", "pass --model NAME or --checkpoint DIR")
+    if args.finetune_epochs is not None and args.finetune_epochs < 0:
+        raise CnnoptError(f"--finetune-epochs must be >= 0, got {args.finetune_epochs}", "e.g. 1")
+    out = ensure_dir(args.out)
+    train, val = _load_data(args)
+    num_classes = train.num_classes if train is not None else 10
+    in_channels = train.input_shape[0] if train is not None else 3
+    model = _load_model(args.checkpoint or args.model, num_classes, in_channels)
+    shape = train.input_shape if train is not None else (in_channels, 32, 32)
+    ctx = Context(
+        train_data=train,
+        val_data=val,
+        calib_data=train.take(CALIBRATION_SAMPLES, seed=args.seed) if train is not None else None,
+        example_input=torch.randn(1, *shape),
+        device=args.device,
+        progress=not args.json,
+        seed=args.seed,
+        finetune_epochs=args.finetune_epochs,
+    )
+    before = measure(model, shape, val)
+    optimized = apply_recipe(model, recipe, ctx, progress=not args.json)
+    after = measure(optimized, shape, val)
+    metrics = {
+        "model": args.checkpoint or args.model,
+        "dataset": args.dataset,
+        "recipe": recipe.to_dict(),
+        "before": before,
+        "after": after,
+        "notes": ctx.notes,
+    }
+    save_applied(out, optimized, recipe, {"metrics": metrics})
+    write_json(Path(out) / "metrics.json", metrics)
+    if args.json:
+        print_json(metrics)
+    else:
+        _print_summary(metrics, out)
+    return 0
+
+
+def _load_data(args: argparse.Namespace) -> tuple[Any, Any]:
+    if not args.dataset:
+        return None, None
+    from cnnopt.data import load_dataset
+
+    train = load_dataset(args.dataset, split="train", root=args.data_dir)
+    val = load_dataset(args.dataset, split="val", root=args.data_dir)
+    return train.take(args.limit, seed=args.seed), val
+
+
+def _load_model(spec: str, num_classes: int, in_channels: int) -> nn.Module:
+    try:
+        from cnnopt.commands._model_arg import load_model_arg
+    except ImportError:  # the shared resolver is optional: fall back to the zoo resolver
+        from cnnopt.models import resolve_model
+
+        return resolve_model(spec, num_classes=num_classes, in_channels=in_channels)
+    return load_model_arg(spec, num_classes=num_classes, in_channels=in_channels)
+
+
+def measure(model: nn.Module, shape: tuple[int, int, int], val: Any) -> dict[str, Any]:
+    """Params, MACs and (with data) validation accuracy: the numbers a recipe trades."""
+    from cnnopt.models.summary import count_macs, count_parameters
+
+    result: dict[str, Any] = {
+        "params": count_parameters(model),
+        "macs": count_macs(model, shape),
+        "accuracy": None,
+    }
+    if val is not None:
+        result["accuracy"] = accuracy(model, val)
+    return result
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, data: Any, batch_size: int = 256) -> float:
+    from cnnopt.data.loader import iterate_batches
+
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    correct = 0
+    for images, labels in iterate_batches(data, batch_size, device=device):
+        correct += int((model(images).argmax(1) == labels).sum())
+    model.train(was_training)
+    return correct / len(data)
+
+
+def _print_summary(metrics: dict[str, Any], out: Path) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{metrics['model']}: recipe applied")
+    table.add_column("")
+    table.add_column("before", justify="right")
+    table.add_column("after", justify="right")
+    for key, fmt in (("params", "{:,}"), ("macs", "{:,}"), ("accuracy", "{:.2%}")):
+        b, a = metrics["before"][key], metrics["after"][key]
+        table.add_row(key, "-" if b is None else fmt.format(b), "-" if a is None else fmt.format(a))
+    console.print(table)
+    for note in metrics["notes"]:
+        console.print(f"note: {note}")
+    console.print(f"saved to {out}")

@@ -1,0 +1,311 @@
+"""Recipes: an ordered list of transform configs, written as YAML and applied in one call.
+
+```yaml
+model: resnet20          # optional metadata
+dataset: cifar10
+steps:
+  - {transform: fuse}
+  - {transform: prune, ratio: 0.5, importance: l1, finetune_epochs: 1}
+  - {transform: distill, epochs: 2}
+```
+
+Every problem in a recipe (bad YAML, unknown transform or option, out-of-range value) is a
+CnnoptError naming the step, so a long recipe is fixed without guessing. Models that a recipe
+reshaped are saved with a description of their layers (`describe_structure`) so they reload
+with `load_applied` without rerunning the recipe (pruning is data-dependent: replaying it
+could choose other widths).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from torch import nn
+
+from cnnopt.errors import CnnoptError
+from cnnopt.fileio import write_text
+from cnnopt.transforms.base import Context, TransformConfig, apply, config_class
+
+TOP_LEVEL_KEYS = ("steps", "model", "dataset", "name", "description")
+
+
+@dataclass
+class Recipe:
+    steps: list[TransformConfig] = field(default_factory=list)
+    model: str | None = None  # what the recipe was written for; informative, never enforced
+    dataset: str | None = None
+    name: str | None = None
+    description: str | None = None
+
+    @classmethod
+    def from_yaml(cls, source: str | os.PathLike) -> Recipe:
+        """Parse a recipe from a file path or from YAML text."""
+        text, origin = _read_source(source)
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            where = getattr(exc, "problem_mark", None)
+            line = f" (line {where.line + 1})" if where is not None else ""
+            raise CnnoptError(
+                f"recipe {origin} is not valid YAML{line}: {getattr(exc, 'problem', exc)}",
+                "check indentation and that each step is a mapping like {transform: fuse}",
+            ) from None
+        return cls.from_dict(data, origin)
+
+    @classmethod
+    def from_dict(cls, data: Any, origin: str = "recipe") -> Recipe:
+        if isinstance(data, list):
+            data = {"steps": data}
+        if not isinstance(data, dict) or "steps" not in data:
+            raise CnnoptError(
+                f"{origin} has no 'steps' list", "write it as: steps: [{transform: fuse}, ...]"
+            )
+        unknown = sorted(set(data) - set(TOP_LEVEL_KEYS))
+        if unknown:
+            raise CnnoptError(
+                f"{origin} has unknown key(s) {', '.join(map(str, unknown))}",
+                f"known keys: {', '.join(TOP_LEVEL_KEYS)}",
+            )
+        steps = data["steps"] or []
+        if not isinstance(steps, list):
+            raise CnnoptError(f"'steps' in {origin} must be a list", "prefix each step with '- '")
+        configs = [_parse_step(i, step) for i, step in enumerate(steps, start=1)]
+        meta = {k: data.get(k) for k in TOP_LEVEL_KEYS if k != "steps"}
+        for key, value in meta.items():
+            if value is not None and not isinstance(value, str):
+                raise CnnoptError(f"'{key}' in {origin} must be text, got {value!r}", "quote it")
+        return cls(steps=configs, **meta)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            k: getattr(self, k) for k in TOP_LEVEL_KEYS[1:] if getattr(self, k) is not None
+        }
+        data["steps"] = [step.to_dict() for step in self.steps]
+        return data
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=False)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        return write_text(path, self.to_yaml())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Recipe:
+        if not Path(path).is_file():
+            raise CnnoptError(f"recipe file {path} does not exist", "check the path")
+        return cls.from_yaml(Path(path))
+
+    @property
+    def needs_finetune(self) -> bool:
+        return any(type(step).needs_finetune for step in self.steps)
+
+
+def _read_source(source: str | os.PathLike) -> tuple[str, str]:
+    """A path (existing, or named *.yaml/*.yml) is read; any other string is YAML text."""
+    text = os.fspath(source)
+    is_path = isinstance(source, os.PathLike) or (
+        "\n" not in text and (text.endswith((".yaml", ".yml")) or os.path.isfile(text))
+    )
+    if not is_path:
+        return text, "recipe"
+    path = Path(text)
+    if not path.is_file():
+        raise CnnoptError(f"recipe file {path} does not exist", "check the path")
+    try:
+        return path.read_text(encoding="utf-8"), str(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CnnoptError(f"cannot read recipe {path}: {exc}", "check the file") from None
+
+
+def _parse_step(number: int, step: Any) -> TransformConfig:
+    if isinstance(step, str):
+        step = {"transform": step}
+    if not isinstance(step, dict) or "transform" not in step:
+        raise CnnoptError(
+            f"recipe step {number} must be a mapping with a 'transform' key, got {step!r}",
+            "e.g. - {transform: prune, ratio: 0.5}",
+        )
+    try:
+        cls = config_class(str(step["transform"]))
+        version = step.get("version", cls.VERSION)
+        if not isinstance(version, int) or version > cls.VERSION:
+            raise CnnoptError(
+                f"version {version!r} is newer than this cnnopt knows ({cls.VERSION})",
+                "upgrade cnnopt or drop the version key",
+            )
+        return cls.from_dict(step)
+    except CnnoptError as exc:
+        raise CnnoptError(f"recipe step {number}: {exc.message}", exc.hint) from None
+
+
+def apply_recipe(
+    model: nn.Module, recipe: Recipe, ctx: Context | None = None, progress: bool = True
+) -> nn.Module:
+    """Apply every step to a copy of `model`; the caller's model stays untouched.
+
+    The untouched original is the distillation teacher unless the context names one, so
+    `distill` (and fine-tuning inside prune/low-rank/rewrite) learns from the model the recipe
+    started from.
+    """
+    ctx = ctx or Context()
+    work = copy.deepcopy(model)
+    teacher = ctx.teacher
+    if teacher is None and (recipe.needs_finetune or _has_distill(recipe)):
+        teacher = copy.deepcopy(model).eval()
+    run_ctx = dataclasses.replace(ctx, teacher=teacher)  # shares the caller's ctx.notes
+    for number, step in _steps_with_progress(recipe, progress and ctx.progress):
+        try:
+            work = apply(work, step, run_ctx)
+        except CnnoptError as exc:
+            raise CnnoptError(
+                f"recipe step {number} ({step.name}): {exc.message}", exc.hint
+            ) from None
+    return work
+
+
+def _has_distill(recipe: Recipe) -> bool:
+    return any(step.name == "distill" for step in recipe.steps)
+
+
+def _steps_with_progress(recipe: Recipe, progress: bool):
+    steps = list(enumerate(recipe.steps, start=1))
+    if not progress or not steps:
+        yield from steps
+        return
+    from rich.progress import Progress
+
+    from cnnopt.commands._common import console
+
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("applying recipe", total=len(steps))
+        for number, step in steps:
+            bar.update(task, description=f"step {number}/{len(steps)}: {step.name}")
+            yield number, step
+            bar.advance(task)
+
+
+# --- saving and reloading reshaped models -------------------------------------------------
+# A pruned/factorized model is its zoo architecture (the base spec) with some layers swapped
+# for others. Recording each layer's constructor arguments by path is enough to redo the swap
+# on a fresh zoo model, after which the safetensors weights load strictly.
+
+_LAYER_ARGS: dict[type, tuple[str, ...]] = {
+    nn.Conv2d: (
+        "in_channels",
+        "out_channels",
+        "kernel_size",
+        "stride",
+        "padding",
+        "dilation",
+        "groups",
+        "bias",
+        "padding_mode",
+    ),
+    nn.Conv1d: (
+        "in_channels",
+        "out_channels",
+        "kernel_size",
+        "stride",
+        "padding",
+        "dilation",
+        "groups",
+        "bias",
+        "padding_mode",
+    ),
+    nn.Linear: ("in_features", "out_features", "bias"),
+    nn.BatchNorm1d: ("num_features", "eps", "momentum", "affine", "track_running_stats"),
+    nn.BatchNorm2d: ("num_features", "eps", "momentum", "affine", "track_running_stats"),
+    nn.MaxPool2d: ("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
+    nn.AvgPool2d: ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"),
+    nn.Identity: (),
+    nn.Sequential: (),
+}
+_TYPES = {cls.__name__: cls for cls in _LAYER_ARGS}
+
+
+def describe_structure(model: nn.Module) -> dict[str, dict[str, Any]]:
+    """Type and constructor arguments of every rebuildable layer, by module path (JSON-ready)."""
+    return {
+        name: _describe_layer(module)
+        for name, module in model.named_modules()
+        if name and type(module) in _LAYER_ARGS
+    }
+
+
+def _describe_layer(module: nn.Module) -> dict[str, Any]:
+    entry: dict[str, Any] = {"type": type(module).__name__}
+    for arg in _LAYER_ARGS[type(module)]:
+        value = getattr(module, arg)
+        if arg == "bias":
+            value = value is not None
+        entry[arg] = list(value) if isinstance(value, tuple) else value
+    return entry
+
+
+def rebuild_structure(base: nn.Module, structure: dict[str, dict[str, Any]]) -> nn.Module:
+    """Swap layers of a freshly built `base` until it matches `structure` (parents first)."""
+    from cnnopt.transforms.finetune import set_submodule
+
+    for path, entry in structure.items():
+        try:
+            current = base.get_submodule(path)
+        except AttributeError:
+            current = None
+        if type(current) in _LAYER_ARGS and _describe_layer(current) == entry:
+            continue
+        cls = _TYPES.get(entry.get("type", ""))
+        if cls is None:
+            raise CnnoptError(f"saved structure has unknown layer type at {path}", "re-run apply")
+        args = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.items() if k != "type"}
+        set_submodule(base, path, cls(**args))
+    return base
+
+
+def save_applied(
+    directory: str | os.PathLike,
+    model: nn.Module,
+    recipe: Recipe,
+    extra_state: dict[str, Any] | None = None,
+) -> Path:
+    """A checkpoint directory (safetensors + state.json) plus recipe.yaml, written atomically."""
+    from cnnopt.train.checkpoint import save_checkpoint
+
+    base_spec = getattr(model, "cnnopt_spec", None) or getattr(model, "cnnopt_base_spec", None)
+    state = {
+        **(extra_state or {}),
+        "model_spec": getattr(model, "cnnopt_spec", None),
+        "base_spec": base_spec,
+        "structure": describe_structure(model),
+        "recipe": recipe.to_dict(),
+    }
+    out = save_checkpoint(directory, model, state=state)
+    recipe.save(Path(out) / "recipe.yaml")
+    return Path(out)
+
+
+def load_applied(directory: str | os.PathLike) -> nn.Module:
+    """Rebuild a model written by `save_applied` (or `cnnopt apply`), in eval mode."""
+    from safetensors.torch import load_file
+
+    from cnnopt.models import model_from_spec
+    from cnnopt.train.checkpoint import WEIGHTS, read_state
+
+    state = read_state(directory)
+    base_spec = state.get("base_spec") or state.get("model_spec")
+    if not isinstance(base_spec, dict):
+        raise CnnoptError(
+            f"{directory} does not say which architecture it started from",
+            "only models built from the zoo or a file.py:factory can be reloaded",
+        )
+    model = rebuild_structure(model_from_spec(base_spec), state.get("structure") or {})
+    model.load_state_dict(load_file(str(Path(directory) / state.get("weights", WEIGHTS))))
+    if state.get("model_spec") is None:
+        model.cnnopt_spec = None  # type: ignore[assignment]
+        model.cnnopt_base_spec = base_spec  # type: ignore[assignment]
+    return model.eval()

@@ -1,0 +1,280 @@
+"""Structured pruning: remove whole channels, so the smaller model is faster on any runtime.
+
+Torch-Pruning's dependency graph finds every layer coupled to a channel (residual adds,
+concatenations, depthwise and grouped convs, squeeze-excitation, several heads) and removes
+the channel from all of them at once, so the model keeps working on any topology it can
+trace. Output layers (those whose result is a model output) are never pruned: their width is
+the number of classes.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+import torch_pruning as tp
+from torch import nn
+
+from cnnopt.errors import CnnoptError
+from cnnopt.transforms.base import Context, TransformConfig, register_transform
+from cnnopt.transforms.finetune import example_input, finetune, mark_restructured, resolve_epochs
+
+IMPORTANCES = ("l1", "l2", "bn", "taylor")
+PRUNABLE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+
+
+@dataclass
+class PruneConfig(TransformConfig):
+    name = "prune"
+    needs_finetune = True
+
+    ratio: float = 0.5  # fraction of channels removed: per layer, or overall when global
+    importance: str = "l1"  # l1 | l2 | bn (BN scale) | taylor (first-order, needs data)
+    global_pruning: bool = False  # rank channels across layers: redundant layers lose more
+    steps: int = 1  # >1: prune gradually, fine-tuning between steps (recovers accuracy better)
+    finetune_epochs: float | None = None  # per step; None: the context's budget (often 0)
+    lr: float = 0.01  # fine-tuning starts near a good solution, so a small lr
+    round_to: int = 8  # keep channel counts multiples of 8: odd widths leave SIMD lanes idle
+    layer_ratios: dict[str, float] = field(default_factory=dict)  # module name/glob -> ratio
+    ignore: list[str] = field(default_factory=list)  # module names/globs never pruned
+    max_layer_ratio: float = 0.75  # global mode: no layer loses more, so none collapses
+    taylor_batches: int = 4  # gradient batches for taylor importance: enough to rank channels
+    batch_size: int = 64
+
+    def validate(self) -> None:
+        _check_ratio("ratio", self.ratio)
+        if self.importance not in IMPORTANCES:
+            raise CnnoptError(
+                f"unknown importance {self.importance!r}", f"use one of {', '.join(IMPORTANCES)}"
+            )
+        for key, value in self.layer_ratios.items():
+            _check_ratio(f"layer_ratios[{key!r}]", value)
+        if not 0 < self.max_layer_ratio < 1:
+            raise CnnoptError(
+                f"max_layer_ratio must be in (0, 1), got {self.max_layer_ratio}", "e.g. 0.75"
+            )
+        for label, value in (("steps", self.steps), ("round_to", self.round_to)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise CnnoptError(f"{label} must be a whole number >= 1, got {value!r}", "e.g. 1")
+        if self.taylor_batches < 1 or self.batch_size < 1:
+            raise CnnoptError("taylor_batches and batch_size must be >= 1", "e.g. 4 and 64")
+        if self.finetune_epochs is not None and self.finetune_epochs < 0:
+            raise CnnoptError(f"finetune_epochs must be >= 0, got {self.finetune_epochs}", "e.g. 1")
+
+
+def _check_ratio(label: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+        raise CnnoptError(
+            f"prune {label} must be in [0, 1), got {value!r}",
+            "it is the fraction of channels removed: 0.5 keeps half",
+        )
+
+
+@register_transform(PruneConfig)
+def prune(model: nn.Module, config: PruneConfig, ctx: Context) -> nn.Module:
+    was_training = model.training
+    model.eval()  # tracing must not update BN running statistics
+    example = example_input(model, ctx).to(next(model.parameters()).device)
+    ignored = output_layers(model, example) + _match(model, config.ignore, "ignore")
+    ratios = {
+        module: r
+        for pattern, r in config.layer_ratios.items()
+        for module in _match(model, [pattern], "layer_ratios")
+    }
+    ignored, ratios = _protect_narrow_layers(model, config, ignored, ratios)
+    pruner = tp.pruner.BasePruner(
+        model,
+        example,
+        importance=_importance(config.importance),
+        global_pruning=config.global_pruning,
+        pruning_ratio=config.ratio,
+        pruning_ratio_dict=ratios or None,
+        max_pruning_ratio=config.max_layer_ratio if config.global_pruning else 1.0,
+        iterative_steps=config.steps,
+        ignored_layers=ignored,
+        round_to=config.round_to if config.round_to > 1 else None,
+    )
+    epochs = resolve_epochs(config.finetune_epochs, ctx)
+    for _ in range(config.steps):
+        if config.importance == "taylor":
+            _accumulate_gradients(model, ctx, config)
+        pruner.step()
+        model.zero_grad(set_to_none=True)
+        if epochs > 0:
+            tuned = finetune(model, ctx, epochs, transform="prune", lr=config.lr)
+            if tuned is not model:  # the trainer may hand back its best copy: same shapes
+                model.load_state_dict(tuned.state_dict())
+            model.eval()
+    model.train(was_training)
+    mark_restructured(model, "prune")
+    model.cnnopt_channel_config = channel_config(model)  # type: ignore[assignment]
+    if epochs <= 0:
+        ctx.notes.append(
+            f"prune: removed {config.ratio:.0%} of channels without fine-tuning; accuracy "
+            "usually drops until the model is fine-tuned or distilled"
+        )
+    return model
+
+
+def output_layers(model: nn.Module, example: torch.Tensor) -> list[nn.Module]:
+    """Layers whose output is a model output (classifiers, every head of a multi-head model).
+
+    Found by watching one forward pass; when an output comes from a functional op instead,
+    the last conv/linear with as many channels as that output is taken.
+    """
+    produced: dict[int, nn.Module] = {}
+
+    def hook(module: nn.Module, inputs: Any, output: Any) -> None:
+        if isinstance(output, torch.Tensor):
+            produced[id(output)] = module
+
+    leaves = [m for m in model.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(hook) for m in leaves]
+    try:
+        with torch.no_grad():
+            outputs = tp.utils.flatten_as_list(model(example))
+    finally:
+        for handle in handles:
+            handle.remove()
+    layers: list[nn.Module] = []
+    prunable = [m for m in model.modules() if isinstance(m, PRUNABLE)]
+    for out in outputs:
+        module = produced.get(id(out))
+        if not isinstance(module, PRUNABLE):
+            width = out.shape[1] if out.dim() > 1 else out.shape[0]
+            module = next((m for m in reversed(prunable) if _out_channels(m) == width), None)
+        if module is not None and module not in layers:
+            layers.append(module)
+    return layers
+
+
+def channel_config(model: nn.Module) -> dict[str, dict[str, int]]:
+    """Widths of every conv/linear/BN by module path: what a pruned checkpoint must rebuild."""
+    config: dict[str, dict[str, int]] = {}
+    for name, module in model.named_modules():
+        if isinstance(module, PRUNABLE):
+            config[name] = {"in": _in_channels(module), "out": _out_channels(module)}
+            if not isinstance(module, nn.Linear):
+                config[name]["groups"] = module.groups
+        elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+            config[name] = {"features": module.num_features}
+    return config
+
+
+def _importance(name: str) -> tp.importance.Importance:
+    if name == "l1":
+        return tp.importance.GroupMagnitudeImportance(p=1)
+    if name == "l2":
+        return tp.importance.GroupMagnitudeImportance(p=2)
+    if name == "bn":
+        return _WithFallback(tp.importance.BNScaleImportance())
+    return _WithFallback(tp.importance.GroupTaylorImportance())
+
+
+class _WithFallback(tp.importance.Importance):
+    """BN-scale/Taylor scores, with L1 magnitude where they give none.
+
+    Groups without a BatchNorm (linear layers) have no BN scale, and Torch-Pruning 1.6's
+    BN-scale scorer fails on groups that cross a torch.cat; ranking those by weight magnitude
+    keeps them prunable instead of silently skipping or crashing.
+    """
+
+    def __init__(self, primary: tp.importance.Importance) -> None:
+        self.primary = primary
+        self.fallback = tp.importance.GroupMagnitudeImportance(p=1)
+
+    def __call__(self, group: Any) -> torch.Tensor:
+        try:
+            scores = self.primary(group)
+        except (RuntimeError, IndexError, AttributeError):
+            scores = None
+        return self.fallback(group) if scores is None else scores
+
+
+def _accumulate_gradients(model: nn.Module, ctx: Context, config: PruneConfig) -> None:
+    """First-order Taylor importance is |w * dL/dw|: it needs the loss gradient on real data."""
+    from cnnopt.data.loader import iterate_batches
+
+    data = ctx.train_data if ctx.train_data is not None else ctx.calib_data
+    if data is None:
+        raise CnnoptError(
+            "taylor importance needs training or calibration data for gradients",
+            "pass a dataset, or use importance l1/l2/bn which need none",
+        )
+    device = next(model.parameters()).device
+    model.zero_grad(set_to_none=True)
+    batches = iterate_batches(data, config.batch_size, shuffle=True, device=device)
+    for i, (images, labels) in enumerate(batches):
+        if i >= config.taylor_batches:
+            break
+        outputs = tp.utils.flatten_as_list(model(images))
+        # multi-head models: every head with one logit per dataset class adds to the loss
+        heads = [o for o in outputs if o.dim() == 2 and o.shape[1] == data.num_classes]
+        if not heads:
+            raise CnnoptError(
+                f"taylor importance needs an (N, {data.num_classes}) output for the dataset's "
+                "classes; the model has none",
+                "use importance l1, l2 or bn, which need no data",
+            )
+        loss = sum(F.cross_entropy(o, labels) for o in heads)
+        loss.backward()
+
+
+def _protect_narrow_layers(
+    model: nn.Module,
+    config: PruneConfig,
+    ignored: list[nn.Module],
+    ratios: dict[nn.Module, float],
+) -> tuple[list[nn.Module], dict[nn.Module, float]]:
+    """Keep rounding from emptying a layer: 12 channels at 50% would round 6 down to 0.
+
+    Layers no wider than `round_to` are left alone; others get their ratio capped so that at
+    least `round_to` channels survive.
+    """
+    if config.round_to <= 1:
+        return ignored, ratios
+    ignored, ratios = list(ignored), dict(ratios)
+    for module in model.modules():
+        if not isinstance(module, PRUNABLE) or module in ignored or _is_depthwise(module):
+            continue
+        channels = _out_channels(module)
+        wanted = config.max_layer_ratio if config.global_pruning else config.ratio
+        wanted = ratios.get(module, wanted)
+        if channels <= config.round_to:
+            ignored.append(module)
+        elif channels * (1 - wanted) < config.round_to:
+            if config.global_pruning:
+                ignored.append(module)
+            else:
+                ratios[module] = 1 - config.round_to / channels
+    return ignored, ratios
+
+
+def _match(model: nn.Module, patterns: list[str], option: str) -> list[nn.Module]:
+    names = [n for n, m in model.named_modules() if n and isinstance(m, PRUNABLE)]
+    found: list[nn.Module] = []
+    for pattern in patterns:
+        hits = [n for n in names if n == pattern or fnmatch.fnmatchcase(n, pattern)]
+        hits += [n for n in names if n.startswith(pattern + ".")]  # a block: all layers in it
+        if not hits:
+            raise CnnoptError(
+                f"prune {option}: {pattern!r} matches no conv/linear layer",
+                f"layer names look like: {', '.join(names[:6])}{' ...' if len(names) > 6 else ''}",
+            )
+        found += [model.get_submodule(n) for n in hits if model.get_submodule(n) not in found]
+    return found
+
+
+def _is_depthwise(module: nn.Module) -> bool:
+    return not isinstance(module, nn.Linear) and module.groups == module.in_channels > 1
+
+
+def _out_channels(module: nn.Module) -> int:
+    return module.out_features if isinstance(module, nn.Linear) else module.out_channels
+
+
+def _in_channels(module: nn.Module) -> int:
+    return module.in_features if isinstance(module, nn.Linear) else module.in_channels
