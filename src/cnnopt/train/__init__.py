@@ -1,1 +1,21 @@
-"""Filled in by its own module."""
+"""Training: `train(model, data, TrainConfig(...))`, checkpoints, and flip-TTA evaluation."""
+
+from cnnopt.train.checkpoint import load_checkpoint, load_model, save_checkpoint
+from cnnopt.train.config import TrainConfig
+from cnnopt.train.optim import build_optimizer, build_scheduler, lr_factor
+from cnnopt.train.trainer import TrainResult, train
+from cnnopt.train.tta import evaluate_accuracy, predict_with_flip
+
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "build_optimizer",
+    "build_scheduler",
+    "evaluate_accuracy",
+    "load_checkpoint",
+    "load_model",
+    "lr_factor",
+    "predict_with_flip",
+    "save_checkpoint",
+    "train",
+]
