@@ -1,1 +1,25 @@
-"""Filled in by its own module."""
+"""Search for the best recipe: Optuna study over a recipe space, Pareto front, recommendation.
+
+`optimize(model, train_data, val_data, constraints=..., budget=...) -> Result` is the entry
+point; the CLI's `cnnopt optimize` calls it.
+"""
+
+from cnnopt.search.evaluate_candidate import Target
+from cnnopt.search.optimize import Budget, Result, optimize
+from cnnopt.search.pareto import KNEE_METHOD, knee_point, pareto_front
+from cnnopt.search.select import Constraints, recommend
+from cnnopt.search.space import CandidateSpec, SearchSpace
+
+__all__ = [
+    "KNEE_METHOD",
+    "Budget",
+    "CandidateSpec",
+    "Constraints",
+    "Result",
+    "SearchSpace",
+    "Target",
+    "knee_point",
+    "optimize",
+    "pareto_front",
+    "recommend",
+]

@@ -1,0 +1,169 @@
+"""`cnnopt optimize`: search recipes, print the Pareto front, export the recommended model.
+
+With no arguments it runs the demo: the default model on the default dataset, a baseline
+trained first, and a budget that finishes in about ten minutes on two cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from cnnopt.commands._common import add_json_flag, positive_float, positive_int, print_json
+
+DEFAULT_TRIALS = 16
+DEFAULT_TIME_BUDGET_S = 600.0
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in _csv(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers like 0,0.3,0.5; got {text!r}") from None
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "optimize",
+        help="search optimizations; report the accuracy/latency Pareto front and the best model",
+        description=__doc__,
+    )
+    g = p.add_argument_group("model and data")
+    g.add_argument("--model", help="zoo name, file.py:factory, or a checkpoint (default: demo)")
+    g.add_argument("--dataset", help="dataset name (default: the demo dataset)")
+    g.add_argument("--data-dir", default="data", help="where datasets live (default: data)")
+    g.add_argument("--width", type=positive_float, default=1.0, help="zoo model width multiplier")
+    g.add_argument("--train-subset", type=positive_int, help="use only N training images (quick)")
+    g = p.add_argument_group("target")
+    g.add_argument(
+        "--runtime",
+        type=_csv,
+        default=("auto",),
+        help="auto (all available) or a comma list: eager,onnxruntime,openvino",
+    )
+    g.add_argument(
+        "--precision",
+        type=_csv,
+        default=("fp32", "bf16", "int8", "qat"),
+        help="comma list of fp32,bf16,int8,qat,mixed",
+    )
+    g.add_argument("--batch-size", type=positive_int, default=1, help="serving batch size")
+    g.add_argument("--threads", type=positive_int, help="threads at serving time (default: all)")
+    g.add_argument("--device", default="cpu", choices=("cpu",), help="device to serve on")
+    g = p.add_argument_group("constraints (the recommendation is the fastest that meets them)")
+    g.add_argument("--max-latency-ms", type=positive_float)
+    g.add_argument("--max-accuracy-drop", type=float, help="in accuracy points vs the baseline")
+    g.add_argument("--max-size-mb", type=positive_float, help="also adds size as an objective")
+    g = p.add_argument_group("search")
+    g.add_argument("--trials", type=positive_int, default=DEFAULT_TRIALS)
+    g.add_argument(
+        "--time-budget",
+        type=positive_float,
+        default=DEFAULT_TIME_BUDGET_S,
+        help="seconds for the whole run incl. baseline training (default 600)",
+    )
+    g.add_argument("--prune-ratios", type=_floats, default=(0.0, 0.3, 0.5, 0.7))
+    g.add_argument("--finetune-epochs", type=positive_float, default=1.0)
+    g.add_argument("--baseline-epochs", type=positive_float, help="default: dataset's default")
+    g.add_argument("--sampler", choices=("tpe", "nsga2", "random"), default="tpe")
+    g.add_argument("--workers", type=positive_int, default=1, help="parallel worker processes")
+    g.add_argument(
+        "--storage",
+        help="Optuna storage: sqlite/postgresql/mysql URL or journal.log "
+        "(default: sqlite study.db in --out)",
+    )
+    g.add_argument("--resume", action="store_true", help="continue the search in --out")
+    g.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--out", default="runs/optimize", help="output directory (default runs/optimize)"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no live display")
+    add_json_flag(p)
+    p.set_defaults(func=run)
+
+
+def _defaults() -> tuple[str, str]:
+    try:
+        from cnnopt import defaults
+
+        return defaults.DEFAULT_MODEL, defaults.DEFAULT_DATASET
+    except (ImportError, AttributeError):
+        return "lenet5", "fashion-mnist"
+
+
+def load_model(spec: str, data: Any, width: float) -> tuple[Any, str, bool]:
+    """(model, name, needs_training). A checkpoint directory is trained; a zoo name or
+    file.py:factory is not, so the baseline is trained first."""
+    from pathlib import Path
+
+    from cnnopt.commands._model_arg import load_model_arg, model_label
+
+    if Path(spec).exists() and not spec.endswith(".py") and ":" not in Path(spec).name:
+        model = load_model_arg(spec, data.num_classes, data.input_shape[0])
+        return model, model_label(spec), False
+    from cnnopt.models import resolve_model
+
+    model = resolve_model(
+        spec, num_classes=data.num_classes, in_channels=data.input_shape[0], width=width
+    )
+    return model, model_label(spec).split(":")[-1], True
+
+
+def run(args: argparse.Namespace) -> int:
+    from cnnopt.commands._common import console
+    from cnnopt.search import Budget, Constraints, SearchSpace, Target, optimize
+
+    constraints = Constraints(args.max_latency_ms, args.max_accuracy_drop, args.max_size_mb)
+    constraints.validate()  # before minutes of data loading and training
+    from cnnopt.data import load_dataset
+
+    default_model, default_dataset = _defaults()
+    dataset = args.dataset or default_dataset
+    train = load_dataset(dataset, "train", args.data_dir)
+    val = load_dataset(dataset, "val", args.data_dir)
+    test = load_dataset(dataset, "test", args.data_dir)
+    if args.train_subset:
+        train = train.take(args.train_subset, seed=args.seed)
+    model, name, needs_training = load_model(args.model or default_model, train, args.width)
+    runtimes = ("eager", "compile", "onnxruntime", "openvino") if "auto" in args.runtime else None
+    space = SearchSpace(
+        prune_ratios=args.prune_ratios,
+        precisions=args.precision,
+        runtimes=runtimes or args.runtime,
+    )
+    if "auto" in args.runtime:  # torch.compile's first call costs seconds: not for tiny budgets
+        space.runtimes = tuple(r for r in space.runtimes if r != "compile")
+    result = optimize(
+        model,
+        train,
+        val,
+        test_data=test,
+        constraints=constraints,
+        budget=Budget(
+            trials=args.trials,
+            time_budget_s=args.time_budget,
+            finetune_epochs=args.finetune_epochs,
+            baseline_epochs=args.baseline_epochs,
+            workers=args.workers,
+        ),
+        target=Target(batch_size=args.batch_size, threads=args.threads, device=args.device),
+        space=space,
+        out=args.out,
+        resume=args.resume,
+        storage=args.storage,
+        sampler=args.sampler,
+        train_baseline=needs_training,
+        model_name=name,
+        seed=args.seed,
+        progress=not args.no_progress and not args.json,
+    )
+    if args.json:
+        print_json(result.results)
+    else:
+        console.print(f"report: {result.out_dir / 'report.html'}")
+        print(result.summary)
+    return 0 if result.recommended.get("index") is not None else 1

@@ -1,0 +1,299 @@
+"""`cnnopt.optimize(...)`: baseline -> search -> Pareto front -> recommendation -> files.
+
+The CLI's `cnnopt optimize` is a thin wrapper over this, so Python users get exactly the same
+run, resume and outputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import multiprocessing
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from torch import nn
+
+from cnnopt.errors import CnnoptError
+from cnnopt.fileio import atomic_path, ensure_dir, write_json
+from cnnopt.record import Record
+from cnnopt.search import study as study_mod
+from cnnopt.search.cache import ModelCache
+from cnnopt.search.evaluate_candidate import CandidateEvaluator, Target
+from cnnopt.search.live import SearchDisplay
+from cnnopt.search.results import build_results, summary_line, write_results
+from cnnopt.search.select import Constraints
+from cnnopt.search.space import SearchSpace
+
+
+@dataclass
+class Budget:
+    trials: int = 16
+    time_budget_s: float | None = None  # whole run incl. baseline training; None = no limit
+    finetune_epochs: float = 1.0  # per pruned/low-rank/distilled intermediate
+    baseline_epochs: float | None = None  # None: the dataset's training default
+    baseline_time_limit_s: float | None = 240.0
+    workers: int = 1
+
+    def validate(self) -> None:
+        if self.trials < 1 or self.workers < 1:
+            raise CnnoptError("trials and workers must be >= 1", "e.g. --trials 16 --workers 1")
+        if self.time_budget_s is not None and self.time_budget_s <= 0:
+            raise CnnoptError("time budget must be > 0 seconds", "e.g. --time-budget 600")
+
+
+@dataclass
+class Result:
+    out_dir: Path
+    records: list[Record]
+    front: list[int]
+    baseline: int | None
+    recommended: dict[str, Any]
+    summary: str
+    results: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    @property
+    def best(self) -> Record | None:
+        index = self.recommended.get("index")
+        return self.records[index] if index is not None else None
+
+
+def optimize(
+    model: nn.Module,
+    train_data: Any,
+    val_data: Any,
+    *,
+    test_data: Any = None,
+    constraints: Constraints | None = None,
+    budget: Budget | None = None,
+    target: Target | None = None,
+    space: SearchSpace | None = None,
+    out: str | Path = "runs/optimize",
+    resume: bool = False,
+    storage: str | None = None,
+    sampler: str = "tpe",
+    train_baseline: bool = True,
+    model_name: str | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    console: Console | None = None,
+) -> Result:
+    """Search recipes for `model` and return the Pareto front and the recommended candidate.
+
+    With train_baseline=True the model is trained first (cached in out/cache, so --resume
+    does not train again); pass False for an already trained model.
+    """
+    started = time.time()
+    budget, target, constraints = (
+        budget or Budget(),
+        target or Target(),
+        constraints or Constraints(),
+    )
+    budget.validate()
+    constraints.validate()
+    console = console or Console(stderr=True, quiet=not progress)
+    out_dir = ensure_dir(out)
+    space = (space or SearchSpace()).restricted_to(available_runtimes())
+    space.validate()
+    model_name = model_name or type(model).__name__.lower()
+    deadline = started + budget.time_budget_s if budget.time_budget_s else None
+
+    settings = study_mod.StudySettings(
+        n_trials=budget.trials,
+        time_budget_s=budget.time_budget_s,
+        storage=storage,
+        sampler=sampler,
+        seed=seed,
+        minimize_size=constraints.max_size_mb is not None,
+    )
+    study = study_mod.open_study(settings, out_dir, resume)  # fails early on a used --out
+    base, base_key, base_info = baseline(
+        model, train_data, val_data, out_dir, budget, train_baseline, seed, console
+    )
+    cache = ModelCache(
+        out_dir / "cache", base_key, {"finetune_epochs": budget.finetune_epochs, "seed": seed}
+    )
+    evaluator = CandidateEvaluator(
+        base, model_name, train_data, val_data, cache, target, out_dir / "cache" / "artifacts",
+        finetune_epochs=budget.finetune_epochs, seed=seed,
+    )  # fmt: skip
+    meta = {
+        "model": model_name,
+        "dataset": getattr(val_data, "name", ""),
+        "target": dataclasses.asdict(target),
+        "budget": dataclasses.asdict(budget),
+        "baseline_training": base_info,
+        "space": {**dataclasses.asdict(space), "notes": space.notes},
+        "machine": machine_info(),
+        "sampler": sampler,
+    }
+    study_mod.enqueue_single_techniques(study, space, budget.trials)
+
+    def refresh(display: SearchDisplay) -> None:
+        records = study_mod.records_from_study(study)
+        write_results(out_dir, build_results(records, meta, constraints))
+        display.update(len(records), records)
+
+    display = SearchDisplay(budget.trials, console, enabled=progress)
+    with display.running():
+        refresh(display)
+        if budget.workers == 1:
+            study_mod.run_trials(
+                study, space, evaluator, settings, deadline=deadline,
+                on_trial=lambda _record: refresh(display),
+            )  # fmt: skip
+        else:
+            _run_workers(
+                settings, out_dir, space, evaluator, deadline, budget.workers, display, refresh
+            )
+        refresh(display)
+
+    return _finish(study, evaluator, meta, constraints, out_dir, test_data, val_data, console)
+
+
+def _finish(study, evaluator, meta, constraints, out_dir, test_data, val_data, console) -> Result:
+    from cnnopt.report import write_report
+    from cnnopt.search.finalize import add_test_accuracy, recommended_details
+
+    records = study_mod.records_from_study(study)
+    results = build_results(records, meta, constraints)
+    if test_data is not None:
+        console.print("measuring test accuracy of the Pareto front ...")
+        add_test_accuracy(evaluator, records, results["front"], test_data)
+        results = build_results(records, meta, constraints)
+    index = results["recommended"]["index"]
+    if index is not None:
+        console.print("exporting the recommended model to best/ ...")
+        yaml_text = _recipe_yaml(records[index])
+        details = recommended_details(
+            evaluator, records[index], test_data or val_data, out_dir, yaml_text
+        )
+        results["recommended"]["details"] = details
+    write_results(out_dir, results)
+    write_report(out_dir, results)
+    line = summary_line(results)
+    console.print(line)
+    return Result(
+        out_dir, records, results["front"], results["baseline"], results["recommended"], line,
+        results,
+    )  # fmt: skip
+
+
+def _recipe_yaml(record: Record) -> str:
+    """The recommended recipe in `cnnopt.recipe.Recipe` YAML (runtime noted in description)."""
+    import yaml
+
+    data = {
+        "model": record.model,
+        "description": f"{record.name}; runtime {record.runtime}, precision {record.precision}",
+        "steps": record.recipe,
+    }
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def baseline(
+    model: nn.Module, train_data: Any, val_data: Any, out_dir: Path, budget: Budget,
+    train_baseline: bool, seed: int, console: Console,
+) -> tuple[nn.Module, str, dict[str, Any]]:  # fmt: skip
+    """The trained baseline and a key for it; trained once and cached in out/cache."""
+    from safetensors.torch import load_file, save_file
+
+    weights = out_dir / "cache" / "baseline.safetensors"
+    info_path = out_dir / "cache" / "baseline.json"
+    info: dict[str, Any] = {"trained": train_baseline}
+    if train_baseline and weights.exists():
+        model.load_state_dict(load_file(str(weights)))
+        info = {**info, "from_cache": True}
+    elif train_baseline:
+        console.print("training the baseline ...")
+        torch.manual_seed(seed)
+        model, info = _train(model, train_data, val_data, budget, seed)
+        state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+        with atomic_path(weights) as tmp:
+            save_file(state, str(tmp))
+        write_json(info_path, info)
+    if info_path.exists() and info.get("from_cache"):
+        import json
+
+        info = {**json.loads(info_path.read_text()), "from_cache": True}
+    digest = hashlib.sha256()
+    for key, value in sorted(model.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return model.eval(), digest.hexdigest()[:16], info
+
+
+def _train(model, train_data, val_data, budget: Budget, seed: int) -> tuple[nn.Module, dict]:
+    import cnnopt.train as train_mod
+
+    try:
+        from cnnopt.defaults import default_train_config
+
+        config = default_train_config(getattr(train_data, "name", "") or "")
+    except ImportError:
+        config = train_mod.TrainConfig()
+    fields = {f.name for f in dataclasses.fields(config)}
+    changes: dict[str, Any] = {"seed": seed, "progress": True}
+    if budget.baseline_epochs is not None:
+        changes["epochs"] = budget.baseline_epochs
+    limits = [budget.baseline_time_limit_s]
+    if budget.time_budget_s:  # leave most of a small budget to the search itself
+        limits.append(0.4 * budget.time_budget_s)
+    if any(limit is not None for limit in limits):
+        changes["time_limit_s"] = min(limit for limit in limits if limit is not None)
+    config = dataclasses.replace(config, **{k: v for k, v in changes.items() if k in fields})
+    started = time.time()
+    result = train_mod.train(model, (train_data, val_data), config)
+    return result.model, {
+        "trained": True,
+        "seconds": round(time.time() - started, 1),
+        "best_val_acc": getattr(result, "best_val_acc", None),
+        "config": dataclasses.asdict(config),
+    }
+
+
+def available_runtimes() -> list[str]:
+    try:
+        import cnnopt.runtimes  # noqa: F401
+        from cnnopt.runtimes.base import RUNTIMES
+
+        return RUNTIMES.names()
+    except ImportError:
+        return ["eager"]
+
+
+def machine_info() -> dict[str, Any]:
+    try:
+        from cnnopt.bench import machine_info as info
+
+        return dict(info())
+    except Exception:
+        import os
+        import platform
+
+        return {"cpu": platform.processor(), "cores": os.cpu_count(), "torch": torch.__version__}
+
+
+def _worker(settings, out_dir, space, evaluator, deadline) -> None:
+    study = study_mod.open_study(settings, out_dir, resume=True, fail_interrupted=False)
+    study_mod.run_trials(study, space, evaluator, settings, deadline=deadline)
+
+
+def _run_workers(settings, out_dir, space, evaluator, deadline, workers, display, refresh) -> None:
+    """N processes on one study; this process only watches and refreshes the display."""
+    ctx = multiprocessing.get_context("spawn")
+    procs = [
+        ctx.Process(target=_worker, args=(settings, out_dir, space, evaluator, deadline))
+        for _ in range(workers)
+    ]
+    for proc in procs:
+        proc.start()
+    while any(p.is_alive() for p in procs):
+        time.sleep(2)
+        refresh(display)
+    for proc in procs:
+        proc.join()

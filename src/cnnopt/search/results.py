@@ -1,0 +1,112 @@
+"""results.json / results.csv: the search's output that the report (and users) read.
+
+Regenerated atomically after every trial from the study, so it is always complete for what
+has finished, and `cnnopt report DIR` needs nothing else.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from cnnopt.errors import CnnoptError
+from cnnopt.fileio import write_json, write_text
+from cnnopt.record import Record
+from cnnopt.search.pareto import KNEE_METHOD
+from cnnopt.search.select import Constraints, front_indices, recommend
+
+RESULTS_VERSION = 1
+CSV_COLUMNS = [
+    "trial", "name", "runtime", "precision", "accuracy", "test_accuracy", "latency_ms_p50",
+    "latency_ms_p90", "throughput", "params", "file_size_bytes", "status", "pareto",
+    "single_technique", "error",
+]  # fmt: skip
+
+
+def baseline_index(records: list[Record]) -> int | None:
+    for i, record in enumerate(records):
+        if record.extra.get("single_technique") == "baseline" and record.status == "ok":
+            return i
+    return None
+
+
+def build_results(
+    records: list[Record], meta: dict[str, Any], constraints: Constraints | None
+) -> dict[str, Any]:
+    """The whole results document: meta, every record, the front and the recommendation."""
+    front = front_indices(records)
+    base = baseline_index(records)
+    choice = recommend(records, base, constraints)
+    for i, record in enumerate(records):
+        record.extra["pareto"] = i in front
+    return {
+        "version": RESULTS_VERSION,
+        **meta,
+        "constraints": (constraints or Constraints()).__dict__,
+        "records": [r.to_dict() for r in records],
+        "front": front,
+        "baseline": base,
+        "recommended": choice,
+        "knee_method": KNEE_METHOD,
+    }
+
+
+def write_results(out_dir: Path, results: dict[str, Any]) -> None:
+    write_json(out_dir / "results.json", results)
+    write_text(out_dir / "results.csv", to_csv(results))
+
+
+def to_csv(results: dict[str, Any]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for row in results["records"]:
+        extra = row.get("extra") or {}
+        writer.writerow(
+            {
+                **row,
+                "trial": extra.get("trial"),
+                "test_accuracy": extra.get("test_accuracy"),
+                "pareto": extra.get("pareto", False),
+                "single_technique": extra.get("single_technique", ""),
+            }
+        )
+    return buffer.getvalue()
+
+
+def load_results(out_dir: Path | str) -> dict[str, Any]:
+    """Read results.json (a directory or the file itself) with a useful error."""
+    import json
+
+    path = Path(out_dir)
+    if path.is_dir():
+        path = path / "results.json"
+    if not path.is_file():
+        raise CnnoptError(
+            f"no results.json in {path.parent}", "run `cnnopt optimize --out DIR` first"
+        )
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise CnnoptError(f"cannot read {path}: {exc}", "rerun `cnnopt optimize`") from None
+    if not isinstance(data, dict) or "records" not in data:
+        raise CnnoptError(f"{path} is not a cnnopt results file", "rerun `cnnopt optimize`")
+    return data
+
+
+def summary_line(results: dict[str, Any]) -> str:
+    """'recommended: <name>: 9.1x faster, -0.3 pt' (or why nothing is recommended)."""
+    choice = results.get("recommended") or {}
+    index = choice.get("index")
+    if index is None:
+        return f"no recommendation: {choice.get('reason', 'no finished candidates')}"
+    best = results["records"][index]
+    base_index = results.get("baseline")
+    if base_index is None:
+        return f"recommended: {best['name']} ({best['latency_ms_p50']:.3g} ms, no baseline)"
+    base = results["records"][base_index]
+    speedup = base["latency_ms_p50"] / max(best["latency_ms_p50"], 1e-9)
+    delta = (best["accuracy"] - base["accuracy"]) * 100
+    return f"recommended: {best['name']}: {speedup:.1f}x faster, {delta:+.1f} pt"

@@ -1,0 +1,183 @@
+"""The search space: which recipes the optimizer may try, and how a trial picks one.
+
+A candidate is the trained baseline plus *structure* steps (prune, low-rank, distillation:
+they change weights and need fine-tuning, so they are cached) plus a *precision* and a
+*runtime* (cheap to vary: no training). Keeping those two halves apart is what lets many
+candidates share one pruned-and-fine-tuned intermediate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from cnnopt.errors import CnnoptError
+
+PRECISIONS = ("fp32", "bf16", "int8", "qat", "mixed")
+RUNTIMES = ("eager", "compile", "onnxruntime", "openvino")
+IMPORTANCES = ("l1", "l2", "bn", "taylor")
+
+
+@dataclass(frozen=True)
+class CandidateSpec:
+    """One point of the search space; 0 means "technique off" for the numeric knobs."""
+
+    prune_ratio: float = 0.0
+    prune_importance: str = "l2"
+    lowrank_ratio: float = 0.0  # fraction of each layer's rank that is kept; 0 = off
+    distill_epochs: float = 0.0  # knowledge distillation from the baseline; 0 = off
+    precision: str = "fp32"
+    runtime: str = "eager"
+
+    def structure_steps(self) -> list[dict[str, Any]]:
+        """The weight-changing recipe steps, in the order they are applied (and cached)."""
+        steps: list[dict[str, Any]] = []
+        if self.prune_ratio > 0:
+            steps.append(
+                {
+                    "transform": "prune",
+                    "ratio": self.prune_ratio,
+                    "importance": self.prune_importance,
+                }
+            )
+        if self.lowrank_ratio > 0:
+            steps.append({"transform": "lowrank", "rank_ratio": self.lowrank_ratio})
+        if self.distill_epochs > 0 and steps:
+            # Distillation only helps a model that differs from its teacher.
+            steps.append({"transform": "distill", "epochs": self.distill_epochs})
+        return steps
+
+    def key(self) -> str:
+        """Identical candidates (however the sampler reached them) share this key."""
+        data = asdict(self)
+        if self.prune_ratio == 0:
+            data["prune_importance"] = ""
+        if not self.structure_steps() or self.structure_steps()[-1]["transform"] != "distill":
+            data["distill_epochs"] = 0.0
+        return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+
+    def label(self, model_name: str = "model") -> str:
+        """Human name, e.g. 'resnet18 pruned 50% (l2) + int8 on openvino'."""
+        parts = []
+        if self.prune_ratio > 0:
+            parts.append(f"pruned {self.prune_ratio:.0%} ({self.prune_importance})")
+        if self.lowrank_ratio > 0:
+            parts.append(f"low-rank {self.lowrank_ratio:.0%}")
+        if any(s["transform"] == "distill" for s in self.structure_steps()):
+            parts.append(f"distilled {self.distill_epochs:g} ep")
+        text = f"{model_name} {', '.join(parts)}" if parts else model_name
+        if self.precision != "fp32":
+            text += f" + {self.precision}"
+        return f"{text} on {self.runtime}"
+
+    def to_params(self) -> dict[str, Any]:
+        """Optuna parameters that make a trial reproduce exactly this candidate."""
+        params: dict[str, Any] = {
+            "prune_ratio": self.prune_ratio,
+            "lowrank_ratio": self.lowrank_ratio,
+            "precision": self.precision,
+            "runtime": self.runtime,
+        }
+        if self.prune_ratio > 0:
+            params["prune_importance"] = self.prune_importance
+        if self.prune_ratio > 0 or self.lowrank_ratio > 0:
+            params["distill_epochs"] = self.distill_epochs
+        return params
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CandidateSpec:
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class SearchSpace:
+    """The choices per knob. Categorical on purpose: small, enumerable, easy to enqueue."""
+
+    prune_ratios: tuple[float, ...] = (0.0, 0.3, 0.5, 0.7)
+    prune_importances: tuple[str, ...] = ("l1", "l2", "bn", "taylor")
+    lowrank_ratios: tuple[float, ...] = (0.0, 0.5)
+    distill_epochs: tuple[float, ...] = (0.0, 1.0)
+    precisions: tuple[str, ...] = ("fp32", "bf16", "int8", "qat")
+    runtimes: tuple[str, ...] = ("eager", "onnxruntime", "openvino")
+    notes: list[str] = field(default_factory=list)
+
+    def validate(self) -> None:
+        for name, values, allowed in (
+            ("precision", self.precisions, PRECISIONS),
+            ("runtime", self.runtimes, RUNTIMES),
+            ("pruning criterion", self.prune_importances, IMPORTANCES),
+        ):
+            unknown = [v for v in values if v not in allowed]
+            if unknown or not values:
+                raise CnnoptError(
+                    f"search space: unknown {name} {', '.join(unknown) or '(none given)'}",
+                    f"choose from {', '.join(allowed)}",
+                )
+        for name, values in (("prune ratio", self.prune_ratios), ("low-rank", self.lowrank_ratios)):
+            if not values or any(not 0 <= v < 1 for v in values):
+                raise CnnoptError(
+                    f"search space: {name} values must be in [0, 1), got {values}",
+                    "e.g. 0, 0.3, 0.5",
+                )
+
+    def suggest(self, trial: Any) -> CandidateSpec:
+        """Ask an Optuna trial for a candidate; conditional knobs are only asked when used."""
+        prune = float(trial.suggest_categorical("prune_ratio", list(self.prune_ratios)))
+        importance = "l2"
+        if prune > 0:
+            importance = trial.suggest_categorical("prune_importance", list(self.prune_importances))
+        lowrank = float(trial.suggest_categorical("lowrank_ratio", list(self.lowrank_ratios)))
+        distill = 0.0
+        if prune > 0 or lowrank > 0:
+            distill = float(trial.suggest_categorical("distill_epochs", list(self.distill_epochs)))
+        return CandidateSpec(
+            prune_ratio=prune,
+            prune_importance=str(importance),
+            lowrank_ratio=lowrank,
+            distill_epochs=distill,
+            precision=str(trial.suggest_categorical("precision", list(self.precisions))),
+            runtime=str(trial.suggest_categorical("runtime", list(self.runtimes))),
+        )
+
+    def single_technique_points(self) -> list[tuple[str, CandidateSpec]]:
+        """Baseline and one-technique-at-a-time candidates, tried first so the report can
+        show what each technique buys on its own before the sampler combines them."""
+        fast_runtime = next((r for r in ("openvino", "onnxruntime") if r in self.runtimes), None)
+        base_runtime = "eager" if "eager" in self.runtimes else self.runtimes[0]
+        points = [("baseline", CandidateSpec(runtime=base_runtime))]
+        for runtime in self.runtimes:
+            if runtime != base_runtime:
+                points.append((f"runtime {runtime}", CandidateSpec(runtime=runtime)))
+        for precision in self.precisions:
+            if precision in ("int8", "bf16"):
+                runtime = fast_runtime if precision == "int8" and fast_runtime else base_runtime
+                label = "int8 PTQ" if precision == "int8" else precision
+                points.append((label, CandidateSpec(precision=precision, runtime=runtime)))
+        ratio = 0.5 if 0.5 in self.prune_ratios else max(self.prune_ratios)
+        if ratio > 0:
+            importance = "l2" if "l2" in self.prune_importances else self.prune_importances[0]
+            spec = CandidateSpec(
+                prune_ratio=ratio, prune_importance=importance, runtime=base_runtime
+            )
+            points.append((f"prune {ratio:.0%}", spec))
+        lowrank = max(self.lowrank_ratios)
+        if lowrank > 0:
+            points.append(("low-rank", CandidateSpec(lowrank_ratio=lowrank, runtime=base_runtime)))
+        return points
+
+    def restricted_to(self, available_runtimes: list[str]) -> SearchSpace:
+        """Drop runtimes this machine cannot run (e.g. OpenVINO not installed)."""
+        kept = tuple(r for r in self.runtimes if r in available_runtimes)
+        if not kept:
+            raise CnnoptError(
+                f"none of the requested runtimes ({', '.join(self.runtimes)}) is available",
+                f"available here: {', '.join(available_runtimes)}",
+            )
+        dropped = [r for r in self.runtimes if r not in kept]
+        space = SearchSpace(**{**asdict(self), "runtimes": kept})
+        if dropped:
+            space.notes.append(f"runtimes not available here, skipped: {', '.join(dropped)}")
+        return space

@@ -1,0 +1,220 @@
+"""The Optuna study behind `cnnopt optimize`: storage, resume, and the trial loop.
+
+The study database is the single source of truth: every finished trial carries its full
+`Record` in `user_attrs["record"]`, so results.json can always be rebuilt from it, a killed
+run loses nothing that finished, and a resumed run only runs what is missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cnnopt.errors import CnnoptError
+from cnnopt.record import Record
+from cnnopt.search.space import CandidateSpec, SearchSpace
+
+STUDY_NAME = "cnnopt"
+# A trial whose record is a copy of an earlier identical candidate: not counted, not shown.
+DUPLICATE_ATTR = "duplicate_of"
+MAX_DUPLICATES_IN_A_ROW = 25
+
+
+@dataclass
+class StudySettings:
+    n_trials: int = 16
+    time_budget_s: float | None = None
+    storage: str | None = None  # None: SQLite in the output directory
+    study_name: str = STUDY_NAME
+    sampler: str = "tpe"  # tpe | nsga2 | random
+    seed: int = 0
+    minimize_size: bool = False
+
+
+def storage_for(spec: str | None, out_dir: Path) -> tuple[Any, bool]:
+    """(Optuna storage, is_private). Private = our own SQLite file, which nobody else writes.
+
+    Shared storages (PostgreSQL/MySQL URL, a journal file other machines append to) get
+    heartbeats, so a dead worker's trial is detected by time instead of being failed blindly.
+    """
+    import optuna
+
+    logging.getLogger("optuna").setLevel(logging.WARNING)
+    if spec is None:
+        return f"sqlite:///{(out_dir / 'study.db').resolve()}", True
+    if spec.startswith(("sqlite:", "postgresql", "mysql")):
+        if spec.startswith("sqlite:"):
+            return spec, False
+        return optuna.storages.RDBStorage(spec, heartbeat_interval=30, grace_period=120), False
+    if spec.endswith((".log", ".journal", ".jsonl")) or spec.startswith("journal:"):
+        path = spec.removeprefix("journal:")
+        backend = optuna.storages.journal.JournalFileBackend(path)
+        return optuna.storages.JournalStorage(backend), False
+    raise CnnoptError(
+        f"unknown study storage {spec!r}",
+        "give a sqlite:///, postgresql:// or mysql:// URL, or a journal file ending in .log",
+    )
+
+
+def make_sampler(settings: StudySettings) -> Any:
+    import optuna
+
+    if settings.sampler == "tpe":
+        startup = max(3, min(10, settings.n_trials // 3))
+        return optuna.samplers.TPESampler(
+            seed=settings.seed, n_startup_trials=startup, constant_liar=True, multivariate=True
+        )
+    if settings.sampler == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=settings.seed, population_size=8)
+    if settings.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=settings.seed)
+    raise CnnoptError(f"unknown sampler {settings.sampler!r}", "choose tpe, nsga2 or random")
+
+
+def open_study(
+    settings: StudySettings, out_dir: Path, resume: bool, fail_interrupted: bool = True
+) -> Any:
+    """Create the study, or load it with --resume; refuse to mix two runs by accident.
+
+    fail_interrupted=False is for extra workers joining a study whose RUNNING trials are live.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    storage, private = storage_for(settings.storage, out_dir)
+    directions = ["maximize", "minimize"] + (["minimize"] if settings.minimize_size else [])
+    names = {s.study_name for s in optuna.get_all_study_summaries(storage)} if private else set()
+    if private and settings.study_name in names and not resume:
+        raise CnnoptError(
+            f"{out_dir} already holds a search",
+            "pass --resume to continue it, or choose an empty --out directory",
+        )
+    study = optuna.create_study(
+        storage=storage,
+        study_name=settings.study_name,
+        directions=directions,
+        sampler=make_sampler(settings),
+        load_if_exists=True,
+    )
+    if not fail_interrupted:
+        return study
+    if private:
+        _fail_interrupted(study, TrialState)
+    else:
+        optuna.storages.fail_stale_trials(study)
+    return study
+
+
+def _fail_interrupted(study: Any, trial_state: Any) -> None:
+    """Trials left RUNNING by a killed run: mark FAIL and queue them again, so they run once."""
+    for trial in study.get_trials(deepcopy=False, states=(trial_state.RUNNING,)):
+        study._storage.set_trial_user_attr(trial._trial_id, "error", "interrupted; re-queued")
+        study._storage.set_trial_state_values(trial._trial_id, trial_state.FAIL)
+        study.enqueue_trial(trial.params, user_attrs=_tags(trial.user_attrs))
+
+
+def _tags(user_attrs: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in user_attrs.items() if k in ("single_technique",)}
+
+
+def enqueue_single_techniques(study: Any, space: SearchSpace, n_trials: int) -> None:
+    """Queue baseline and one-technique points first (only for a new study)."""
+    if study.get_trials(deepcopy=False):
+        return
+    for tag, spec in space.single_technique_points()[:n_trials]:
+        study.enqueue_trial(spec.to_params(), user_attrs={"single_technique": tag})
+
+
+def finished_trials(study: Any) -> list[Any]:
+    """Trials whose candidate was measured (ok or failed with a record), duplicates excluded."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
+    return [t for t in trials if "record" in t.user_attrs and DUPLICATE_ATTR not in t.user_attrs]
+
+
+def records_from_study(study: Any) -> list[Record]:
+    """Every measured candidate, in trial order, with its trial number and tags in `extra`."""
+    records = []
+    for trial in sorted(finished_trials(study), key=lambda t: t.number):
+        record = Record.from_dict(trial.user_attrs["record"])
+        record.extra = {**record.extra, "trial": trial.number, **_tags(trial.user_attrs)}
+        records.append(record)
+    return records
+
+
+Evaluate = Callable[[CandidateSpec], Record]
+
+
+def run_trials(
+    study: Any,
+    space: SearchSpace,
+    evaluate: Evaluate,
+    settings: StudySettings,
+    *,
+    deadline: float | None = None,
+    on_trial: Callable[[Record], None] | None = None,
+) -> int:
+    """Ask/measure/tell until n_trials candidates are finished (counting earlier runs) or the
+    deadline passes. Returns how many candidates this call measured.
+
+    A candidate that raises is recorded as failed and the loop continues. An identical
+    candidate proposed again reuses the earlier record instead of being re-measured.
+    """
+    from optuna.trial import TrialState
+
+    measured = 0
+    duplicates_in_a_row = 0
+    while True:
+        if deadline is not None and time.time() >= deadline:
+            break
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if len(finished_trials(study)) + len(running) >= settings.n_trials:
+            break
+        trial = study.ask()
+        spec = space.suggest(trial)
+        earlier = _earlier_record(study, spec, trial.number)
+        if earlier is not None:
+            duplicates_in_a_row += 1
+            trial.set_user_attr(DUPLICATE_ATTR, earlier[0])
+            trial.set_user_attr("record", earlier[1])
+            _tell(study, trial, Record.from_dict(earlier[1]), settings, TrialState)
+            if duplicates_in_a_row >= MAX_DUPLICATES_IN_A_ROW:
+                break  # the sampler keeps proposing measured points: the space is exhausted
+            continue
+        duplicates_in_a_row = 0
+        trial.set_user_attr("candidate", spec.key())
+        try:
+            record = evaluate(spec)
+        except Exception as exc:  # one broken candidate must not end the search
+            record = Record(status="failed", error=f"{type(exc).__name__}: {exc}")
+        record.extra = {**record.extra, "candidate": spec.key(), "spec": spec.__dict__.copy()}
+        trial.set_user_attr("record", record.to_dict())
+        _tell(study, trial, record, settings, TrialState)
+        measured += 1
+        if on_trial is not None:
+            with contextlib.suppress(Exception):
+                on_trial(record)
+    return measured
+
+
+def _tell(study: Any, trial: Any, record: Record, settings: StudySettings, states: Any) -> None:
+    if record.status != "ok" or record.accuracy is None or record.latency_ms_p50 is None:
+        study.tell(trial, state=states.FAIL)
+        return
+    values = [record.accuracy, record.latency_ms_p50]
+    if settings.minimize_size:
+        values.append(float(record.file_size_bytes or 0))
+    study.tell(trial, values)
+
+
+def _earlier_record(study: Any, spec: CandidateSpec, number: int) -> tuple[int, dict] | None:
+    for trial in finished_trials(study):
+        if trial.number != number and trial.user_attrs.get("candidate") == spec.key():
+            return trial.number, trial.user_attrs["record"]
+    return None
