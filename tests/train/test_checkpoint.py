@@ -132,3 +132,20 @@ def test_time_limit_stops_cleanly_and_resume_finishes(small_digits, tiny_model, 
     assert limited.stop_reason == "time_limit" and limited.steps == 1
     finished = train(tiny_model(), small_digits, quick(tmp_path), resume=True)
     assert finished.steps == 36 and finished.stop_reason == "completed"
+
+
+def test_load_model_rebuilds_a_pruned_checkpoint(tmp_path):
+    """A recipe-reshaped model is not described by its zoo spec; load_model must still work."""
+    from cnnopt.recipe import Recipe, apply_recipe, save_applied
+    from cnnopt.transforms import Context
+    from cnnopt.transforms.prune import PruneConfig
+
+    model = create_model("resnet20", in_channels=1).eval()
+    recipe = Recipe([PruneConfig(ratio=0.5)])
+    ctx = Context(example_input=torch.randn(1, 1, 16, 16))
+    pruned = apply_recipe(model, recipe, ctx, progress=False).eval()
+    save_applied(tmp_path, pruned, recipe)
+    loaded = load_model(tmp_path)
+    x = torch.randn(2, 1, 16, 16)
+    torch.testing.assert_close(loaded(x), pruned(x))
+    assert sum(p.numel() for p in loaded.parameters()) < sum(p.numel() for p in model.parameters())

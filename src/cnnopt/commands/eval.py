@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "default; choose models and settings on --split val.",
     )
     add_model_argument(p)
-    p.add_argument("--dataset", required=True, help="dataset name (see `cnnopt datasets`)")
+    p.add_argument("--dataset", required=True, help="dataset name (see `cnnopt data list`)")
     p.add_argument(
         "--split",
         default="test",

@@ -154,6 +154,12 @@ def load_model(path: str | Path, which: str = "best") -> nn.Module:
     target = Path(path)
     if target.is_file() and target.suffix == ".safetensors":
         which = "best" if target.name == BEST_WEIGHTS else "last"
+    directory = target.parent if target.is_file() else target
+    if (directory / STATE).is_file() and read_state(directory).get("structure"):
+        # Pruned/reshaped by a recipe: the zoo spec alone no longer describes its shapes.
+        from cnnopt.recipe import load_applied
+
+        return load_applied(directory)
     model = load_checkpoint(target, which=which)["model"]
     model.eval()
     return model
