@@ -56,3 +56,12 @@ def test_json_handles_numpy_and_tensors(tmp_path):
 
     target = write_json(tmp_path / "r.json", {"n": np.float32(0.5), "t": torch.tensor([1, 2])})
     assert json.loads(target.read_text()) == {"n": 0.5, "t": [1, 2]}
+
+
+def test_outputs_get_normal_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        target = write_text(tmp_path / "r.txt", "x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
