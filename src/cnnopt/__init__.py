@@ -19,9 +19,6 @@ _EXPORTS = {
     "load_dataset": "cnnopt.data",
     "list_datasets": "cnnopt.data",
     "TensorData": "cnnopt.data",
-    "train": "cnnopt.train",
-    "TrainConfig": "cnnopt.train",
-    "evaluate": "cnnopt.evaluate",
     "benchmark": "cnnopt.bench",
     "apply": "cnnopt.transforms",
     "Context": "cnnopt.transforms",
@@ -30,7 +27,12 @@ _EXPORTS = {
     "optimize": "cnnopt.search",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+# `train` and `evaluate` share their names with the modules that define them: import them
+# eagerly so `cnnopt.train` is always the function, whichever submodule was imported first.
+from cnnopt.evaluate import evaluate  # noqa: E402
+from cnnopt.train import TrainConfig, train  # noqa: E402
+
+__all__ = ["TrainConfig", "__version__", "evaluate", "train", *sorted(_EXPORTS)]
 
 
 def __getattr__(name: str) -> Any:

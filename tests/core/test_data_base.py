@@ -57,7 +57,8 @@ def test_channel_stats_match_torch():
     x = data.images.double() / 255
     torch.testing.assert_close(torch.tensor(mean, dtype=torch.float64), x.mean(dim=(0, 2, 3)))
     torch.testing.assert_close(
-        torch.tensor(std, dtype=torch.float64), x.transpose(0, 1).reshape(3, -1).std(1, correction=0)
+        torch.tensor(std, dtype=torch.float64),
+        x.transpose(0, 1).reshape(3, -1).std(1, correction=0),
     )
 
 
