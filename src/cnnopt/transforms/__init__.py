@@ -1,5 +1,14 @@
 """Optimization transforms. Importing this package registers every built-in one."""
 
+from cnnopt.transforms import (  # noqa: F401
+    distill,
+    fuse,
+    lowrank,
+    prune,
+    quantize,
+    rewrite,
+    sparsify,
+)
 from cnnopt.transforms.base import (
     Context,
     TransformConfig,

@@ -1,0 +1,195 @@
+"""`cnnopt quantize`: int8 PTQ / dynamic / QAT / mixed / bf16 for a runtime, measured there.
+
+Accuracy before and after is measured through the chosen runtime on the validation split (the
+float model in that runtime vs the quantized one), so the drop shown is what serving costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from cnnopt.commands._common import (
+    add_json_flag,
+    console,
+    positive_float,
+    positive_int,
+    print_json,
+)
+from cnnopt.commands._model_arg import add_model_argument, load_model_arg, model_label
+from cnnopt.errors import CnnoptError
+
+MODES = ("int8_static", "int8_dynamic", "qat", "mixed", "bf16", "fp16")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "quantize",
+        help="quantize a model (int8 PTQ/dynamic/QAT/mixed, bf16) and measure it in a runtime",
+        description="Quantize for ONNX Runtime or OpenVINO, calibrating on training images, "
+        "and report validation accuracy float vs quantized (measured through the runtime) and "
+        "file size before/after. Writes the artifact, weights and recipe to --out.",
+    )
+    add_model_argument(p)
+    p.add_argument("--dataset", required=True, help="dataset name (see `cnnopt datasets`)")
+    p.add_argument("--data-dir", default="data", help="where datasets live (default: data)")
+    p.add_argument("--mode", default="int8_static", choices=MODES, help="default: int8_static")
+    p.add_argument(
+        "--calibration",
+        default="minmax",
+        choices=("minmax", "percentile", "entropy"),
+        help="activation range method (default: minmax)",
+    )
+    p.add_argument("--calib-size", type=positive_int, default=512, help="default: 512 images")
+    p.add_argument(
+        "--per-tensor",
+        action="store_true",
+        help="one weight scale per layer (default: per channel)",
+    )
+    p.add_argument(
+        "--activation-type", default="uint8", choices=("uint8", "int8"), help="default: uint8"
+    )
+    p.add_argument(
+        "--budget", type=positive_float, default=1.0, help="mixed: max accuracy drop in points"
+    )
+    p.add_argument("--qat-epochs", type=float, default=1.0, help="qat: fine-tuning epochs")
+    p.add_argument(
+        "--runtime", default="onnxruntime", choices=("onnxruntime", "openvino"), help="target"
+    )
+    p.add_argument("--threads", type=positive_int, help="runtime threads (default: torch's)")
+    p.add_argument("--limit", type=positive_int, help="score at most N validation images")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    add_json_flag(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from cnnopt.data import load_dataset
+    from cnnopt.fileio import ensure_dir, write_json
+
+    out = ensure_dir(args.out)
+    train = load_dataset(args.dataset, split="train", root=args.data_dir)
+    val = load_dataset(args.dataset, split="val", root=args.data_dir).take(args.limit)
+    model = load_model_arg(
+        args.model, num_classes=train.num_classes, in_channels=train.input_shape[0]
+    )
+    config = _config(args)
+    example = val.normalize(val.images[:1])
+    float_acc, float_size = _measure(model, example, val, args, progress=not args.json)
+    quantized = _quantize(model, config, train, val, example, progress=not args.json)
+    from cnnopt.runtimes.export import export_artifacts
+
+    result = export_artifacts(quantized, out, example, recipe=[config], runtime=args.runtime)
+    precision = config.mode if config.mode in ("bf16", "fp16") else "fp32"
+    quant_acc = _accuracy(out / result.files[0], example, val, args, precision)
+    payload: dict[str, Any] = {
+        "model": model_label(args.model),
+        "dataset": args.dataset,
+        "runtime": args.runtime,
+        "config": config.to_dict(),
+        "float_accuracy": float_acc,
+        "quantized_accuracy": quant_acc,
+        "accuracy_drop_points": (float_acc - quant_acc) * 100,
+        "float_size_bytes": float_size,
+        "quantized_size_bytes": _artifact_size(out, result.files),
+        "files": result.files,
+        "parity": result.parity,
+        "notes": quantized.cnnopt_quant.get("notes", []),
+    }
+    write_json(out / "quantize.json", payload)
+    if args.json:
+        print_json(payload)
+    else:
+        _print(payload)
+    return 0
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from cnnopt.transforms.quantize import QuantizeConfig
+
+    config = QuantizeConfig(
+        mode=args.mode,
+        calibration=args.calibration,
+        calib_size=args.calib_size,
+        per_channel=not args.per_tensor,
+        activation_type=args.activation_type,
+        accuracy_budget=args.budget,
+        qat_epochs=args.qat_epochs,
+    )
+    config.validate()
+    if args.mode in ("bf16", "fp16") and args.runtime == "onnxruntime":
+        raise CnnoptError(
+            f"{args.mode} does not run on ONNX Runtime's CPU provider", "use --runtime openvino"
+        )
+    return config
+
+
+def _quantize(model: Any, config: Any, train: Any, val: Any, example: Any, progress: bool) -> Any:
+    import copy
+
+    from cnnopt.transforms import Context, apply
+
+    ctx = Context(
+        train_data=train,
+        val_data=val,
+        calib_data=train.take(config.calib_size),
+        example_input=example,
+        progress=progress,
+    )
+    quantized = apply(copy.deepcopy(model), config, ctx)
+    quantized.cnnopt_quant["notes"] = list(ctx.notes)
+    return quantized
+
+
+def _measure(model: Any, example: Any, val: Any, args: Any, progress: bool) -> tuple[float, int]:
+    """Float accuracy through the runtime, and the float artifact's size."""
+    from cnnopt.runtimes.export import export_artifacts
+
+    with tempfile.TemporaryDirectory(prefix="cnnopt-float-") as tmp:
+        if progress:
+            console.print(f"measuring the float model on {args.runtime} ...")
+        result = export_artifacts(model, tmp, example, runtime=args.runtime)
+        return _accuracy(Path(tmp) / result.files[0], example, val, args), _artifact_size(
+            Path(tmp), result.files
+        )
+
+
+def _accuracy(path: Path, example: Any, val: Any, args: Any, precision: str = "fp32") -> float:
+    from cnnopt.evaluate import evaluate
+    from cnnopt.runtimes.base import build_predictor
+
+    predictor = build_predictor(
+        args.runtime, path, example, threads=args.threads, precision=precision
+    )
+    return float(evaluate(predictor, val, batch_size=256).accuracy)
+
+
+def _artifact_size(directory: Path, files: list[str]) -> int:
+    model_files = [f for f in files if f.startswith("model.")]
+    return sum((Path(directory) / f).stat().st_size for f in model_files)
+
+
+def _print(payload: dict[str, Any]) -> None:
+    table = Table(title=f"{payload['model']} {payload['config']['mode']} on {payload['runtime']}")
+    table.add_column("")
+    table.add_column("float", justify="right")
+    table.add_column("quantized", justify="right")
+    table.add_row(
+        "val accuracy", f"{payload['float_accuracy']:.2%}", f"{payload['quantized_accuracy']:.2%}"
+    )
+    table.add_row(
+        "size",
+        f"{payload['float_size_bytes'] / 1e6:.2f} MB",
+        f"{payload['quantized_size_bytes'] / 1e6:.2f} MB",
+    )
+    out = Console()
+    out.print(table)
+    out.print(f"accuracy drop: {payload['accuracy_drop_points']:.2f} points")
+    for note in payload["notes"]:
+        out.print(f"note: {note}")
+    out.print(f"wrote {', '.join(payload['files'])}, quantize.json")
