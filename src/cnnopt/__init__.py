@@ -20,6 +20,9 @@ _EXPORTS = {
     "list_datasets": "cnnopt.data",
     "TensorData": "cnnopt.data",
     "benchmark": "cnnopt.bench",
+    "train": "cnnopt.train",  # a callable module: cnnopt.train(...) trains
+    "TrainConfig": "cnnopt.train",
+    "evaluate": "cnnopt.evaluate",  # a callable module too
     "apply": "cnnopt.transforms",
     "Context": "cnnopt.transforms",
     "Recipe": "cnnopt.recipe",
@@ -27,15 +30,12 @@ _EXPORTS = {
     "optimize": "cnnopt.search",
 }
 
-# `train` and `evaluate` share their names with the modules that define them: import them
-# eagerly so `cnnopt.train` is always the function, whichever submodule was imported first.
-from cnnopt.evaluate import evaluate  # noqa: E402
-from cnnopt.train import TrainConfig, train  # noqa: E402
-
-__all__ = ["TrainConfig", "__version__", "evaluate", "train", *sorted(_EXPORTS)]
+__all__ = ["__version__", *sorted(_EXPORTS)]
 
 
 def __getattr__(name: str) -> Any:
+    if name in ("train", "evaluate"):
+        return importlib.import_module(f"cnnopt.{name}")
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'cnnopt' has no attribute {name!r}")

@@ -6,6 +6,8 @@ and accuracy can never disagree with each other, and no sklearn is needed.
 
 from __future__ import annotations
 
+import sys
+import types
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -158,3 +160,13 @@ def evaluate(
         if module is not None:
             module.train(was_training)
     return metrics_from_confusion(confusion, data.classes, top5)
+
+
+class _CallableModule(types.ModuleType):
+    """`cnnopt.evaluate(model, data)` calls the function while the module stays importable."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> EvalResult:
+        return evaluate(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -1,5 +1,9 @@
 """Training: `train(model, data, TrainConfig(...))`, checkpoints, and flip-TTA evaluation."""
 
+import sys
+import types
+from typing import Any
+
 from cnnopt.train.checkpoint import load_checkpoint, load_model, save_checkpoint
 from cnnopt.train.config import TrainConfig
 from cnnopt.train.optim import build_optimizer, build_scheduler, lr_factor
@@ -19,3 +23,14 @@ __all__ = [
     "save_checkpoint",
     "train",
 ]
+
+
+class _CallableModule(types.ModuleType):
+    """`cnnopt.train` is both this package and the function users call: make it callable, so
+    `cnnopt.train(model, data, config)` and `import cnnopt.train as t` both work."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> TrainResult:
+        return train(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
