@@ -29,7 +29,7 @@ import yaml
 from torch import nn
 
 from cnnopt.errors import CnnoptError
-from cnnopt.fileio import write_text
+from cnnopt.fileio import safe_join, write_text
 from cnnopt.transforms.base import Context, TransformConfig, apply, config_class
 
 TOP_LEVEL_KEYS = ("steps", "model", "dataset", "name", "description")
@@ -291,10 +291,8 @@ def save_applied(
 
 def load_applied(directory: str | os.PathLike) -> nn.Module:
     """Rebuild a model written by `save_applied` (or `cnnopt apply`), in eval mode."""
-    from safetensors.torch import load_file
-
     from cnnopt.models import model_from_spec
-    from cnnopt.train.checkpoint import WEIGHTS, read_state
+    from cnnopt.train.checkpoint import WEIGHTS, load_weights, read_state
 
     state = read_state(directory)
     base_spec = state.get("base_spec") or state.get("model_spec")
@@ -304,7 +302,8 @@ def load_applied(directory: str | os.PathLike) -> nn.Module:
             "only models built from the zoo or a file.py:factory can be reloaded",
         )
     model = rebuild_structure(model_from_spec(base_spec), state.get("structure") or {})
-    model.load_state_dict(load_file(str(Path(directory) / state.get("weights", WEIGHTS))))
+    weights = safe_join(directory, str(state.get("weights", WEIGHTS)))  # never outside it
+    load_weights(weights, model, state.get("model_spec"))  # applied models have no steps
     if state.get("model_spec") is None:
         model.cnnopt_spec = None  # type: ignore[assignment]
         model.cnnopt_base_spec = base_spec  # type: ignore[assignment]

@@ -78,8 +78,9 @@ def _static_counts(model: nn.Module | None, shape: tuple[int, int, int]) -> dict
 def _runner(
     source: Any, runtime: str, example: torch.Tensor, threads: int | None, precision: str
 ) -> Callable[[torch.Tensor], Any]:
-    """What gets timed: the module itself for eager, else a predictor built for this batch."""
-    if not isinstance(source, nn.Module) or runtime == "eager":
+    """What gets timed: the module itself for eager fp32, else a predictor for this batch
+    (eager too at another precision, so bf16 is really measured and a typo is refused)."""
+    if not isinstance(source, nn.Module) or (runtime == "eager" and precision == "fp32"):
         return source
     from cnnopt.runtimes.base import build_predictor
 

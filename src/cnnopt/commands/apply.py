@@ -35,7 +35,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def add_common_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments `apply` and `prune` share (model, data, output, budget)."""
-    p.add_argument("--model", help="zoo name, checkpoint directory, or path/file.py:factory")
+    from cnnopt.commands._model_arg import add_pickle_arguments
+
+    p.add_argument(
+        "--model", help="zoo name, checkpoint directory, path/file.py:factory, or .pt state dict"
+    )
+    add_pickle_arguments(p)
     p.add_argument("--checkpoint", metavar="DIR", help="start from this trained checkpoint")
     p.add_argument("--dataset", help="data for fine-tuning, taylor importance and accuracy")
     p.add_argument("--data-dir", default="data", help="where datasets live (default: data)")
@@ -70,8 +75,12 @@ def run_recipe(args: argparse.Namespace, recipe: Any) -> int:
     out = ensure_dir(args.out)
     train, val = _load_data(args)
     num_classes = train.num_classes if train is not None else 10
-    in_channels = train.input_shape[0] if train is not None else 3
-    model = _load_model(args.checkpoint or args.model, num_classes, in_channels)
+    in_channels = train.input_shape[0] if train is not None else None
+    model = _load_model(args, num_classes, in_channels)
+    if in_channels is None:  # no data: a checkpoint knows its channels, a zoo model gets 3
+        from cnnopt.bench.forward import first_conv_in_channels
+
+        in_channels = first_conv_in_channels(model) or 3
     shape = train.input_shape if train is not None else (in_channels, 32, 32)
     ctx = Context(
         train_data=train,
@@ -113,14 +122,16 @@ def _load_data(args: argparse.Namespace) -> tuple[Any, Any]:
     return train.take(args.limit, seed=args.seed), val
 
 
-def _load_model(spec: str, num_classes: int, in_channels: int) -> nn.Module:
-    try:
-        from cnnopt.commands._model_arg import load_model_arg
-    except ImportError:  # the shared resolver is optional: fall back to the zoo resolver
-        from cnnopt.models import resolve_model
+def _load_model(args: argparse.Namespace, num_classes: int, in_channels: int | None) -> nn.Module:
+    from cnnopt.commands._model_arg import load_model_arg
 
-        return resolve_model(spec, num_classes=num_classes, in_channels=in_channels)
-    return load_model_arg(spec, num_classes=num_classes, in_channels=in_channels)
+    return load_model_arg(
+        args.checkpoint or args.model,
+        num_classes=num_classes,
+        in_channels=in_channels,
+        trust_pickle=args.trust_pickle,
+        arch=args.model_arch,
+    )
 
 
 def measure(model: nn.Module, shape: tuple[int, int, int], val: Any) -> dict[str, Any]:

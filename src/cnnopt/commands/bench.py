@@ -12,7 +12,7 @@ from cnnopt.commands._common import (
     positive_int,
     print_json,
 )
-from cnnopt.commands._model_arg import add_model_argument, load_model_arg, model_label
+from cnnopt.commands._model_arg import add_model_argument, load_model_from_args, model_label
 from cnnopt.errors import CnnoptError, check
 from cnnopt.fileio import ensure_dir, write_json
 
@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
 
     check(args.warmup >= 0, f"--warmup must be >= 0, got {args.warmup}", "use e.g. --warmup 5")
     check_output_file(args.out)
-    model = load_model_arg(args.model, num_classes=args.num_classes, in_channels=args.input[0])
+    model = load_model_from_args(args, args.num_classes, args.input[0])
     result = benchmark(
         model,
         args.input,

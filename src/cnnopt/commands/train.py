@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
 from cnnopt.commands._common import (
     add_json_flag,
@@ -76,6 +77,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="train on train+val (no validation; for final models)")  # fmt: skip
     p.add_argument("--limit", type=positive_int, help="train on a seeded subset of N images")
     p.add_argument("--threads", type=positive_int, help="intra-op threads (default: torch's)")
+    p.add_argument(
+        "--adv",
+        choices=("fgsm_rs", "pgd"),
+        help="adversarial training: fgsm_rs (fast, ~2x cost) or pgd (steps+1 x cost)",
+    )
+    p.add_argument("--adv-eps", type=float, help="adversarial radius in pixel units (default 0.1)")
+    p.add_argument("--adv-steps", type=positive_int, help="PGD steps for --adv pgd (default 7)")
     p.add_argument("--out", help="checkpoint directory (default: runs/train/<model>-<dataset>)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     p.add_argument("--overwrite", action="store_true", help="replace a run saved in --out")
@@ -92,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
     from cnnopt.train import evaluate_accuracy, train
 
     out = Path(args.out or f"runs/train/{Path(args.model).stem}-{args.dataset}")
+    adv_options = _adversarial_options(args)  # a bad --adv-eps fails before any work
     _check_out(out, args.resume, args.overwrite)
     if args.seed is not None and args.seed < 0:
         raise CnnoptError(f"--seed must be >= 0, got {args.seed}", "e.g. --seed 0")
@@ -114,14 +123,24 @@ def run(args: argparse.Namespace) -> int:
     train_data = load_dataset(args.dataset, split=train_split, root=args.data_dir)
     train_data = train_data.take(args.limit, seed=config.seed)
     val_data = None if args.trainval else load_dataset(args.dataset, "val", root=args.data_dir)
+    torch.manual_seed(config.seed)  # the initial weights too, so --seed reproduces a run
     model = resolve_model(
         args.model,
         num_classes=train_data.num_classes,
         in_channels=train_data.input_shape[0],
         width=args.width,
     )
+    adversarial = None
+    if adv_options is not None:
+        from cnnopt.robust import AdversarialTraining
+
+        adversarial = AdversarialTraining(
+            train_data.mean, train_data.std, **adv_options, seed=config.seed
+        )
     started = time.perf_counter()
-    result = train(model, (train_data, val_data), config, resume=args.resume)
+    result = train(
+        model, (train_data, val_data), config, batch_transform=adversarial, resume=args.resume
+    )
     train_seconds = time.perf_counter() - started
 
     test_data = load_dataset(args.dataset, split="test", root=args.data_dir)
@@ -141,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
         "test_acc_flip": test_acc_flip,
         "train_seconds": train_seconds,
         "stop_reason": result.stop_reason,
+        "adversarial": adv_options,
         "threads": torch.get_num_threads(),
         "config": config.to_dict(),
         "history": result.history,
@@ -152,6 +172,28 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print_summary(metrics)
     return 0
+
+
+def _adversarial_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    """Validated AdversarialTraining options for --adv, or None; --adv-* alone is a mistake."""
+    if args.adv is None:
+        if args.adv_eps is not None or args.adv_steps is not None:
+            raise CnnoptError("--adv-eps/--adv-steps have no effect without --adv", "add --adv pgd")
+        return None
+    from cnnopt.robust import AdversarialTraining
+
+    options = {
+        "method": args.adv,
+        "eps": 0.1 if args.adv_eps is None else args.adv_eps,
+        "steps": 7 if args.adv_steps is None else args.adv_steps,
+    }
+    if not 0 < options["eps"] <= 1:
+        raise CnnoptError(
+            f"--adv-eps must be in (0, 1] (pixel units), got {options['eps']}",
+            "e.g. --adv-eps 0.1 (25.5/255)",
+        )
+    AdversarialTraining((0.0,), (1.0,), **options)  # validates; the real one needs the data
+    return options
 
 
 def _check_out(out: Path, resume: bool, overwrite: bool) -> None:
@@ -169,6 +211,9 @@ def _check_out(out: Path, resume: bool, overwrite: bool) -> None:
         for name in ("state.json", "model.safetensors", "best.safetensors", "trainer.pt"):
             (out / name).unlink(missing_ok=True)
     ensure_dir(out)
+    if resume:  # a run killed mid-write leaves its hidden temporary file behind
+        for stale in out.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
 
 
 def _print_summary(metrics: dict) -> None:

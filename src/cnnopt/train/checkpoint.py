@@ -25,7 +25,7 @@ from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 
 from cnnopt.errors import CnnoptError
-from cnnopt.fileio import atomic_path, ensure_dir, write_json
+from cnnopt.fileio import atomic_path, ensure_dir, safe_join, write_json
 
 WEIGHTS = "model.safetensors"
 BEST_WEIGHTS = "best.safetensors"
@@ -133,7 +133,8 @@ def load_checkpoint(
     name = WEIGHTS
     if which == "best" and state.get("best_weights"):
         name = state["best_weights"]
-    _load_weights(directory / name, model, spec, int(state.get("step", 0)))
+    # state.json names its files; safe_join keeps a crafted one from reaching outside the dir.
+    _load_weights(safe_join(directory, str(name)), model, spec, int(state.get("step", 0)))
     result = dict(state)
     result["model"] = model
     if optimizer is not None or scheduler is not None:
@@ -195,7 +196,14 @@ def _describe(spec: dict[str, Any]) -> str:
     return text + ")"
 
 
-def _load_weights(path: Path, model: nn.Module, spec: Any, expected_step: int) -> None:
+def load_weights(
+    path: str | Path, model: nn.Module, spec: Any = None, expected_step: int | None = None
+) -> None:
+    """Strictly load a safetensors file into `model`; damage or a mismatch is a CnnoptError."""
+    _load_weights(Path(path), model, spec, expected_step)
+
+
+def _load_weights(path: Path, model: nn.Module, spec: Any, expected_step: int | None) -> None:
     if not path.is_file():
         raise CnnoptError(f"checkpoint weights {path} are missing", "re-run training")
     try:
@@ -207,7 +215,7 @@ def _load_weights(path: Path, model: nn.Module, spec: Any, expected_step: int) -
             f"cannot read {path}: {exc}", "the file is damaged; re-run training"
         ) from None
     saved_step = metadata.get("step")
-    if saved_step is not None and int(saved_step) != expected_step:
+    if saved_step is not None and expected_step is not None and int(saved_step) != expected_step:
         raise CnnoptError(
             f"{path.name} is from step {saved_step} but state.json from step {expected_step} "
             "(a save was interrupted)",
@@ -221,6 +229,13 @@ def _load_weights(path: Path, model: nn.Module, spec: Any, expected_step: int) -
         mine = _describe(got) if isinstance(got, dict) else type(model).__name__
         first = str(exc).strip().splitlines()
         detail = first[1].strip() if len(first) > 1 else first[0] if first else ""
+        if isinstance(spec, dict) and spec == got:
+            # state.json and the model agree, so the weights file itself is the odd one out.
+            raise CnnoptError(
+                f"{path} does not hold the weights of the {what} that state.json describes "
+                f"(the file was replaced or copied from another run): {detail[:300]}",
+                "restore the original file or re-run training",
+            ) from None
         raise CnnoptError(
             f"checkpoint is for {what}, not {mine}: {detail}",
             "load it with load_model(path), which rebuilds the right architecture",
@@ -228,7 +243,7 @@ def _load_weights(path: Path, model: nn.Module, spec: Any, expected_step: int) -
 
 
 def _load_trainer_state(directory: Path, state: dict[str, Any]) -> dict[str, Any]:
-    path = directory / state.get("trainer_state", TRAINER_STATE)
+    path = safe_join(directory, str(state.get("trainer_state", TRAINER_STATE)))
     if not path.is_file():
         raise CnnoptError(
             f"{path} is missing: this checkpoint cannot resume training",

@@ -259,11 +259,12 @@ def _crossed(previous: float, now: float, every: float) -> bool:
 
 
 def _diverged(value: float, step: int, steps_per_epoch: int, config: TrainConfig) -> CnnoptError:
-    kept = (
-        f"the last good checkpoint in {config.checkpoint_dir} is kept"
-        if config.checkpoint_dir
-        else "nothing was saved (no checkpoint_dir)"
-    )
+    if not config.checkpoint_dir:
+        kept = "nothing was saved (no checkpoint_dir)"
+    elif _has_checkpoint(config.checkpoint_dir):
+        kept = f"the last good checkpoint in {config.checkpoint_dir} is kept"
+    else:
+        kept = "no checkpoint had been saved yet"  # diverged within the first epoch
     return CnnoptError(
         f"training diverged: loss became {value} at step {step} "
         f"(epoch {step // steps_per_epoch + 1}); {kept}",

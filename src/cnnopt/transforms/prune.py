@@ -101,7 +101,7 @@ def prune(model: nn.Module, config: PruneConfig, ctx: Context) -> nn.Module:
     for _ in range(config.steps):
         if config.importance == "taylor":
             _accumulate_gradients(model, ctx, config)
-        pruner.step()
+        _step(pruner, model, example)
         model.zero_grad(set_to_none=True)
         if epochs > 0:
             tuned = finetune(model, ctx, epochs, transform="prune", lr=config.lr)
@@ -117,6 +117,28 @@ def prune(model: nn.Module, config: PruneConfig, ctx: Context) -> nn.Module:
             "usually drops until the model is fine-tuned or distilled"
         )
     return model
+
+
+TOPOLOGY_HINT = (
+    "Torch-Pruning mis-tracks some concatenations (a torch.cat of an earlier torch.cat, or one "
+    "feeding a depthwise conv; VainF/Torch-Pruning#146, #481): put the layers right after the "
+    "concatenation in `ignore`, or use lowrank instead"
+)
+
+
+def _step(pruner: Any, model: nn.Module, example: torch.Tensor) -> None:
+    """One pruning step, then one forward pass: Torch-Pruning can fail on (or silently break)
+    a topology it mis-tracks, and a broken model must never leave this transform."""
+    try:
+        pruner.step()
+        with torch.no_grad():
+            model(example)
+    except (IndexError, RuntimeError, ValueError) as exc:
+        raise CnnoptError(
+            f"pruning cannot handle this model's topology ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:160]})",
+            TOPOLOGY_HINT,
+        ) from None
 
 
 def output_layers(model: nn.Module, example: torch.Tensor) -> list[nn.Module]:
