@@ -7,7 +7,7 @@ import argparse
 from rich.console import Console
 
 from cnnopt.commands._common import add_json_flag, input_shape, positive_int, print_json
-from cnnopt.commands._model_arg import add_model_argument, load_model_arg, model_label
+from cnnopt.commands._model_arg import add_model_argument, load_model_from_args, model_label
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from cnnopt.runtimes.export import export_artifacts
 
     channels = args.input[0]
-    model = load_model_arg(args.model, num_classes=args.num_classes, in_channels=channels)
+    model = load_model_from_args(args, args.num_classes, channels)
     example = torch.randn(1, *args.input, generator=torch.Generator().manual_seed(0))
     result = export_artifacts(model, args.out, example, runtime=args.format, opset=args.opset)
     payload = {"model": model_label(args.model), "out": args.out, **result.__dict__}

@@ -21,7 +21,7 @@ from cnnopt.commands._common import (
     positive_int,
     print_json,
 )
-from cnnopt.commands._model_arg import add_model_argument, load_model_arg, model_label
+from cnnopt.commands._model_arg import add_model_argument, load_model_from_args, model_label
 from cnnopt.errors import CnnoptError
 
 MODES = ("int8_static", "int8_dynamic", "qat", "mixed", "bf16", "fp16")
@@ -75,9 +75,7 @@ def run(args: argparse.Namespace) -> int:
     out = ensure_dir(args.out)
     train = load_dataset(args.dataset, split="train", root=args.data_dir)
     val = load_dataset(args.dataset, split="val", root=args.data_dir).take(args.limit)
-    model = load_model_arg(
-        args.model, num_classes=train.num_classes, in_channels=train.input_shape[0]
-    )
+    model = load_model_from_args(args, train.num_classes, train.input_shape[0])
     config = _config(args)
     example = val.normalize(val.images[:1])
     float_acc, float_size = _measure(model, example, val, args, progress=not args.json)
