@@ -25,7 +25,7 @@ from cnnopt.transforms.lowrank import LowRankConfig
 from cnnopt.transforms.prune import PruneConfig
 
 TOLERANCE = {"eager": 1e-5, "onnxruntime": 1e-4, "openvino": 1e-3, "compile": 1e-4}
-EXAMPLES = {"eager": 40, "onnxruntime": 60, "openvino": 40, "compile": 3, "pipeline": 30}
+EXAMPLES = {"eager": 40, "onnxruntime": 60, "openvino": 40, "compile": 1, "pipeline": 30}
 
 
 def _needs(runtime: str) -> None:
