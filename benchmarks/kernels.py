@@ -9,6 +9,7 @@ and scaled by MACs (each row says so). State the machine and its load next to an
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -17,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_info
 
+from cnnopt.bench import machine_info
 from cnnopt.fileio import write_json
 from cnnopt.kernels import NumpyEngine, export_numpy
 from cnnopt.kernels.analysis import analyze
@@ -82,6 +85,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="batch 1 only, one thread")
     args = parser.parse_args()
     start = time.time()
+    load_before = os.getloadavg()
     result = analyze(
         "resnet18",
         batches=(1,) if args.quick else (1, 32),
@@ -99,9 +103,21 @@ def main() -> int:
                     result["engine"].append(row)
     result["torch"] = torch.__version__
     result["wall_seconds"] = time.time() - start
+    result["machine"] = machine_info()
+    result["load_average_before"], result["load_average_after"] = load_before, os.getloadavg()
+    # OpenBLAS picks its kernels from OPENBLAS_CORETYPE; some machines pin it to an older core
+    # (Haswell), which halves NumPy's GEMM speed. Record what this run used.
+    result["blas"] = {
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
+        "threadpools": [
+            {k: info.get(k) for k in ("internal_api", "architecture", "version")}
+            for info in threadpool_info()
+        ],
+    }
     result["note"] = (
-        "Measured on a CPU shared with other jobs unless stated otherwise; re-run on a quiet "
-        "machine for publication numbers. Naive times are scaled by MACs from a smaller layer."
+        "Compare the load averages: numbers from a busy machine are noisy. Naive times are "
+        "scaled by MACs from a smaller layer."
     )
     write_json(RESULTS / "kernels.json", result)
     one = str(min(result["threads"]))
