@@ -6,7 +6,7 @@ import optuna
 import pytest
 
 from cnnopt.errors import CnnoptError
-from cnnopt.search.space import CandidateSpec, SearchSpace
+from cnnopt.search.space import PRECISIONS, SERVABLE_ON, CandidateSpec, SearchSpace
 
 
 def test_to_params_reproduces_the_candidate_through_a_trial() -> None:
@@ -35,8 +35,42 @@ def test_single_technique_points_start_with_the_baseline() -> None:
     points = SearchSpace().single_technique_points()
     tags = [tag for tag, _ in points]
     assert tags[0] == "baseline" and points[0][1] == CandidateSpec()
-    assert "int8 PTQ" in tags and "prune 50%" in tags and "runtime openvino" in tags
+    assert {"int8 PTQ openvino", "int8 PTQ onnxruntime", "prune 50%", "runtime openvino"} <= set(
+        tags
+    )
     assert len({spec.key() for _, spec in points}) == len(points)
+    specs = dict(points)
+    assert specs["bf16"].runtime == "openvino", "bf16 where it is fast, not eager autocast"
+    combo = specs["prune 50% + int8"]
+    assert (combo.prune_ratio, combo.precision) == (0.5, "int8")
+    for _, spec in points:
+        assert spec.runtime in SERVABLE_ON[spec.precision]
+    only_ort = SearchSpace(runtimes=("eager", "onnxruntime")).single_technique_points()
+    assert "int8 PTQ" in dict(only_ort) and dict(only_ort)["bf16"].runtime == "eager"
+
+
+def test_sampler_only_proposes_servable_precision_runtime_pairs() -> None:
+    space = SearchSpace(precisions=PRECISIONS, runtimes=("eager", "compile", "onnxruntime",
+                                                         "openvino"))  # fmt: skip
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    pairs = set()
+    for _ in range(80):
+        spec = space.suggest(study.ask())
+        assert spec.runtime in SERVABLE_ON[spec.precision], spec
+        assert space.suggest(optuna.trial.FixedTrial(spec.to_params())) == spec
+        pairs.add((spec.precision, spec.runtime))
+    assert ("int8", "openvino") in pairs and ("bf16", "eager") in pairs
+    assert not {("int8", "eager"), ("bf16", "onnxruntime"), ("qat", "eager")} & pairs
+
+
+def test_precisions_no_runtime_can_serve_are_dropped_or_explained() -> None:
+    space = SearchSpace(precisions=("fp32", "int8", "qat"), runtimes=("eager",))
+    restricted = space.restricted_to(["eager", "onnxruntime"])
+    assert restricted.precisions == ("fp32",)
+    assert any("int8" in note and "qat" in note for note in restricted.notes)
+    with pytest.raises(CnnoptError, match="int8 cannot run on eager") as err:
+        SearchSpace(precisions=("int8",), runtimes=("eager",)).validate()
+    assert "onnxruntime" in err.value.hint
 
 
 def test_bad_space_and_missing_runtimes_are_explained() -> None:

@@ -24,15 +24,15 @@ SPACE = SearchSpace(
 
 
 class FakeEvaluator:
-    """Deterministic numbers from the spec; int8 on eager 'fails' like a real unsupported pair."""
+    """Deterministic numbers from the spec; pruned int8 'fails' like a real broken candidate."""
 
     def __init__(self) -> None:
         self.calls: list[str] = []
 
     def __call__(self, spec: CandidateSpec) -> Record:
         self.calls.append(spec.key())
-        if spec.precision == "int8" and spec.runtime == "eager":
-            raise RuntimeError("int8 kernels not available on eager")
+        if spec.precision == "int8" and spec.prune_ratio > 0:
+            raise RuntimeError("int8 kernels not available for this graph")
         speed = (1 - spec.prune_ratio) * (0.4 if spec.precision == "int8" else 1.0)
         speed *= 0.8 if spec.runtime == "onnxruntime" else 1.0
         return Record(
@@ -50,7 +50,6 @@ def _open(tmp_path: Path, n: int, resume: bool = False):
 def test_runs_exactly_n_distinct_candidates_and_records_failures(tmp_path: Path) -> None:
     study, settings = _open(tmp_path, 6)
     study_mod.enqueue_single_techniques(study, SPACE, settings.n_trials)
-    study.enqueue_trial(CandidateSpec(precision="int8", runtime="eager").to_params())
     fake = FakeEvaluator()
     seen: list[Record] = []
     study_mod.run_trials(study, SPACE, fake, settings, on_trial=seen.append)
@@ -91,6 +90,29 @@ def test_time_budget_stops_the_loop(tmp_path: Path) -> None:
     assert measured == 0
 
 
+class CostlyPruning(FakeEvaluator):
+    """Says a pruned candidate needs a long fine-tuning, as the real evaluator estimates."""
+
+    def estimate_seconds(self, spec: CandidateSpec) -> float:
+        return 1000.0 if spec.prune_ratio > 0 else 0.1
+
+
+def test_a_candidate_that_would_overrun_the_deadline_is_not_started(tmp_path: Path) -> None:
+    import time
+
+    study, settings = _open(tmp_path, 10)
+    study_mod.enqueue_single_techniques(study, SPACE, settings.n_trials)
+    fake = CostlyPruning()
+    study_mod.run_trials(study, SPACE, fake, settings, deadline=time.time() + 100)
+    assert len(fake.calls) == 3
+    records = study_mod.records_from_study(study)
+    assert [r.extra["single_technique"] for r in records] == [
+        "baseline", "runtime onnxruntime", "int8 PTQ"
+    ], "cheap points ran; the search ended at the first pruned one"  # fmt: skip
+    skipped = study.get_trials(states=(TrialState.FAIL,))
+    assert len(skipped) == 1 and "budget is spent" in skipped[0].user_attrs["error"]
+
+
 def test_exhausted_space_ends_instead_of_looping(tmp_path: Path) -> None:
     tiny = SearchSpace(
         prune_ratios=(0.0,), lowrank_ratios=(0.0,), precisions=("fp32",), runtimes=("eager",)
@@ -115,8 +137,10 @@ def test_two_worker_processes_share_one_study(tmp_path: Path) -> None:
     study = study_mod.open_study(settings, tmp_path, resume=False)
     display = SearchDisplay(6, console=None, enabled=False)  # type: ignore[arg-type]
     refreshed: list[int] = []
+    # Room for 12 distinct candidates: two workers rarely draw the same one at once.
+    wide = SearchSpace(**{**SPACE.__dict__, "prune_ratios": (0.0, 0.3, 0.5, 0.7)})
     optimize_mod._run_workers(
-        settings, tmp_path, SPACE, FakeEvaluator(), None, 2, display,
+        settings, tmp_path, wide, FakeEvaluator(), None, 2, display,
         lambda _display: refreshed.append(1),
     )  # fmt: skip
     records = study_mod.records_from_study(study)

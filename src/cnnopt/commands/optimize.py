@@ -67,8 +67,23 @@ def register(sub: Any) -> None:
         help="seconds for the whole run incl. baseline training (default 600)",
     )
     g.add_argument("--prune-ratios", type=_floats, default=(0.0, 0.3, 0.5, 0.7))
-    g.add_argument("--finetune-epochs", type=positive_float, default=1.0)
-    g.add_argument("--baseline-epochs", type=positive_float, help="default: dataset's default")
+    g.add_argument(
+        "--finetune-epochs",
+        type=positive_float,
+        help="epochs over the fine-tuning images per pruned/low-rank model and per QAT "
+        "(default: about --finetune-images images in all)",
+    )
+    g.add_argument(
+        "--finetune-images",
+        type=positive_int,
+        default=20_000,
+        help="fine-tune on a random subset of this many training images (default 20000)",
+    )
+    g.add_argument(
+        "--baseline-epochs",
+        type=positive_float,
+        help="default: the dataset's recipe, fewer when they would not fit 35%% of --time-budget",
+    )
     g.add_argument("--sampler", choices=("tpe", "nsga2", "random"), default="tpe")
     g.add_argument("--workers", type=positive_int, default=1, help="parallel worker processes")
     g.add_argument(
@@ -78,6 +93,23 @@ def register(sub: Any) -> None:
     )
     g.add_argument("--resume", action="store_true", help="continue the search in --out")
     g.add_argument("--seed", type=int, default=0)
+    g = p.add_argument_group("robustness of the Pareto front (FGSM and PGD, after the search)")
+    g.add_argument(
+        "--robustness",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="attack every front candidate: white-box for eager fp32, transfer from its float "
+        "model for exported/int8 artifacts (default: on; seconds per candidate)",
+    )
+    g.add_argument(
+        "--robust-eps",
+        type=positive_float,
+        default=0.1,
+        help="L-inf radius in pixel units of 0..1 images (default 0.1 = 25.5/255)",
+    )
+    g.add_argument(
+        "--robust-samples", type=positive_int, default=256, help="validation images attacked"
+    )
     p.add_argument(
         "--out", default="runs/optimize", help="output directory (default runs/optimize)"
     )
@@ -115,10 +147,15 @@ def load_model(spec: str, data: Any, width: float) -> tuple[Any, str, bool]:
 
 def run(args: argparse.Namespace) -> int:
     from cnnopt.commands._common import console
-    from cnnopt.search import Budget, Constraints, SearchSpace, Target, optimize
+    from cnnopt.search import Budget, Constraints, RobustnessSettings, SearchSpace, Target
+    from cnnopt.search import optimize as run_optimize
 
     constraints = Constraints(args.max_latency_ms, args.max_accuracy_drop, args.max_size_mb)
     constraints.validate()  # before minutes of data loading and training
+    robustness = RobustnessSettings(
+        enabled=args.robustness, eps=args.robust_eps, samples=args.robust_samples
+    )
+    robustness.validate()
     from cnnopt.data import load_dataset
 
     default_model, default_dataset = _defaults()
@@ -137,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if "auto" in args.runtime:  # torch.compile's first call costs seconds: not for tiny budgets
         space.runtimes = tuple(r for r in space.runtimes if r != "compile")
-    result = optimize(
+    result = run_optimize(
         model,
         train,
         val,
@@ -147,11 +184,13 @@ def run(args: argparse.Namespace) -> int:
             trials=args.trials,
             time_budget_s=args.time_budget,
             finetune_epochs=args.finetune_epochs,
+            finetune_images=args.finetune_images,
             baseline_epochs=args.baseline_epochs,
             workers=args.workers,
         ),
         target=Target(batch_size=args.batch_size, threads=args.threads, device=args.device),
         space=space,
+        robustness=robustness,
         out=args.out,
         resume=args.resume,
         storage=args.storage,

@@ -12,7 +12,7 @@ from typing import Any
 
 from cnnopt.fileio import write_bytes, write_text
 from cnnopt.report import plots
-from cnnopt.report.markdown import markdown_report
+from cnnopt.report.markdown import markdown_report, robustness_cell, robustness_note
 
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#1f2328}
@@ -24,6 +24,9 @@ tr.pareto{background:#ddf4ff} tr.recommended{background:#dafbe1;font-weight:600}
 tr.failed{color:#8c959f} .summary{font-size:1.15rem;padding:.6rem 1rem;background:#f6f8fa}
 img{max-width:100%} .note{color:#57606a;font-size:12px}
 """
+
+
+PER_LAYER_ROWS = 12  # the slowest layers are the ones worth reading; results.json has all
 
 
 def _e(value: Any) -> str:
@@ -61,8 +64,9 @@ def _table(element_id: str, headers: list[str], rows: list[tuple[str, list[str]]
 def candidates_table(results: dict[str, Any]) -> str:
     records = results.get("records", [])
     best = (results.get("recommended") or {}).get("index")
-    headers = ["candidate", "trial", "runtime", "precision", "val acc", "test acc", "p50 ms",
-               "p90 ms", "img/s", "params", "size MB", "status"]  # fmt: skip
+    headers = ["candidate", "trial", "runtime", "precision", "val acc", "test acc",
+               "robust acc (attack)", "p50 ms", "p90 ms", "img/s", "params", "size MB",
+               "status"]  # fmt: skip
     rows = []
     for i, r in enumerate(records):
         extra = r.get("extra") or {}
@@ -81,7 +85,8 @@ def candidates_table(results: dict[str, Any]) -> str:
                 [_e(r.get("name") or "(failed)") + tag, _e(extra.get("trial")),
                  _e(r.get("runtime")),
                  _e(r.get("precision")), _pct(r.get("accuracy")), _pct(extra.get("test_accuracy")),
-                 _num(r.get("latency_ms_p50")), _num(r.get("latency_ms_p90")),
+                 _e(robustness_cell(r.get("robustness"))), _num(r.get("latency_ms_p50")),
+                 _num(r.get("latency_ms_p90")),
                  _num(r.get("throughput"), ".0f"), _num(r.get("params"), ","),
                  _num(size / 1e6 if size else None, ".2f"), status],
             )
@@ -100,7 +105,7 @@ def summary_table(results: dict[str, Any]) -> str:
         before, after = b.get(key), a.get(key)
         change = "-"
         if isinstance(before, int | float) and isinstance(after, int | float) and before:
-            change = f"{after / before:.2f}x"
+            change = f"{after / before:.3g}x"  # 0.00x says nothing about a 3000x gain
         return ("", [label, fmt(before), fmt(after), change])
 
     rows = [
@@ -121,7 +126,8 @@ def build_html(results: dict[str, Any], images: dict[str, bytes | None]) -> str:
     details = choice.get("details") or {}
     layers = details.get("per_layer") if isinstance(details.get("per_layer"), list) else []
     layer_rows = [("", [_e(r.get("layer")), _e(r.get("type")), _num(r.get("ms")),
-                        _num(r.get("percent"), ".1f")]) for r in layers]  # fmt: skip
+                        _num(r.get("percent"), ".1f")])
+                  for r in layers[:PER_LAYER_ROWS]]  # fmt: skip
     matrix = details.get("confusion_matrix")
     classes = details.get("classes") or []
     confusion = (
@@ -157,8 +163,9 @@ warm-up at batch {_e((results.get("target") or {}).get("batch_size"))},
     }</p>
 <h2>All candidates ({len(results.get("records", []))})</h2>
 <p class="note">Blue rows: Pareto front. Green: recommended. [tags]: single-technique points.</p>
+<p class="note" id="robustness-note">{_e(robustness_note(results))}</p>
 {candidates_table(results)}
-<h2>Recommended model: per-layer latency</h2>
+<h2>Recommended model: per-layer latency (slowest {min(len(layers), PER_LAYER_ROWS)})</h2>
 {
         _table("per-layer", ["layer", "type", "ms", "%"], layer_rows)
         if layer_rows

@@ -7,6 +7,7 @@ point; the CLI's `cnnopt optimize` calls it.
 from cnnopt.search.evaluate_candidate import Target
 from cnnopt.search.optimize import Budget, Result, optimize
 from cnnopt.search.pareto import KNEE_METHOD, knee_point, pareto_front
+from cnnopt.search.robustness import RobustnessSettings
 from cnnopt.search.select import Constraints, recommend
 from cnnopt.search.space import CandidateSpec, SearchSpace
 
@@ -16,6 +17,7 @@ __all__ = [
     "CandidateSpec",
     "Constraints",
     "Result",
+    "RobustnessSettings",
     "SearchSpace",
     "Target",
     "knee_point",

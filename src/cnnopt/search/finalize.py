@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from cnnopt.fileio import ensure_dir, write_json, write_text
+from cnnopt.fileio import atomic_path, ensure_dir, write_json, write_text
 from cnnopt.record import Record
 from cnnopt.search.evaluate_candidate import CandidateEvaluator, make_config
 from cnnopt.search.space import CandidateSpec
@@ -147,11 +147,9 @@ def export_best(
         try:  # the documented name too, without a second copy of the bytes
             os.link(checkpoint_weights, best_dir / "weights.safetensors")
         except OSError:
-            shutil.copy2(checkpoint_weights, best_dir / "weights.safetensors")
+            _atomic_copy(checkpoint_weights, best_dir / "weights.safetensors")
     if not (best_dir / "weights.safetensors").exists():
         from safetensors.torch import save_file
-
-        from cnnopt.fileio import atomic_path
 
         model = built.structured or built.model
         state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
@@ -160,13 +158,19 @@ def export_best(
     artifact = getattr(built.predictor, "artifact_path", None)
     if artifact and Path(artifact).exists() and not (best_dir / Path(artifact).name).exists():
         for path in Path(artifact).parent.glob(Path(artifact).stem + ".*"):
-            shutil.copy2(path, best_dir / path.name)
+            _atomic_copy(path, best_dir / path.name)
     if not (best_dir / "recipe.yaml").exists():
         write_text(best_dir / "recipe.yaml", yaml_text)
     write_text(best_dir / "README.md", _readme(record, artifact))
     write_json(best_dir / "record.json", record.to_dict())
     info["files"] = sorted(p.name for p in best_dir.iterdir() if not p.name.startswith("."))
     return info
+
+
+def _atomic_copy(source: Path, target: Path) -> None:
+    """shutil.copy2 through a temporary file, so a kill mid-copy leaves no half artifact."""
+    with atomic_path(target) as tmp:
+        shutil.copy2(source, tmp)
 
 
 def _readme(record: Record, artifact: Any) -> str:

@@ -22,21 +22,36 @@ from cnnopt.errors import CnnoptError
 from cnnopt.fileio import atomic_path, ensure_dir, write_json
 from cnnopt.record import Record
 from cnnopt.search import study as study_mod
+from cnnopt.search.baseline_training import fit_baseline
 from cnnopt.search.cache import ModelCache
-from cnnopt.search.evaluate_candidate import CandidateEvaluator, Target
+from cnnopt.search.evaluate_candidate import (
+    FINETUNE_IMAGES,
+    CandidateEvaluator,
+    Target,
+    finetune_plan,
+)
 from cnnopt.search.live import SearchDisplay
 from cnnopt.search.results import build_results, summary_line, write_results
+from cnnopt.search.robustness import RobustnessSettings, settings_dict
 from cnnopt.search.select import Constraints
 from cnnopt.search.space import SearchSpace
 
 
 @dataclass
 class Budget:
+    """How a run spends its time: baseline training first (capped), then the trials, and a
+    reserve for what follows them (test accuracy, robustness and export of the front)."""
+
     trials: int = 16
     time_budget_s: float | None = None  # whole run incl. baseline training; None = no limit
-    finetune_epochs: float = 1.0  # per pruned/low-rank/distilled intermediate
-    baseline_epochs: float | None = None  # None: the dataset's training default
+    # Per pruned/low-rank intermediate and per QAT: epochs over the fine-tuning images.
+    # None: about `finetune_images` images in all (a subset of a big set, passes over a small).
+    finetune_epochs: float | None = None
+    finetune_images: int | None = FINETUNE_IMAGES  # None: the whole training set
+    baseline_epochs: float | None = None  # None: the dataset's default, fewer if time is short
     baseline_time_limit_s: float | None = 240.0
+    baseline_share: float = 0.35  # of time_budget_s at most for the baseline
+    finish_share: float = 0.1  # of time_budget_s kept for after the trials
     workers: int = 1
 
     def validate(self) -> None:
@@ -44,6 +59,26 @@ class Budget:
             raise CnnoptError("trials and workers must be >= 1", "e.g. --trials 16 --workers 1")
         if self.time_budget_s is not None and self.time_budget_s <= 0:
             raise CnnoptError("time budget must be > 0 seconds", "e.g. --time-budget 600")
+        if self.finetune_epochs is not None and self.finetune_epochs <= 0:
+            raise CnnoptError("fine-tuning epochs must be > 0", "e.g. --finetune-epochs 1")
+        if self.finetune_images is not None and self.finetune_images < 1:
+            raise CnnoptError("fine-tuning images must be >= 1", "e.g. --finetune-images 20000")
+        for name, share in (("baseline", self.baseline_share), ("finish", self.finish_share)):
+            if not 0 < share < 1:
+                raise CnnoptError(f"{name}_share must be in (0, 1), got {share}", "e.g. 0.35")
+
+    def baseline_seconds(self) -> float | None:
+        """The most the baseline training may take: its own cap, and a share of the run."""
+        limits = [self.baseline_time_limit_s]
+        if self.time_budget_s:
+            limits.append(self.baseline_share * self.time_budget_s)
+        return min((x for x in limits if x is not None), default=None)
+
+    def trials_deadline(self, started: float) -> float | None:
+        """When to stop starting trials, leaving time to finish the front."""
+        if not self.time_budget_s:
+            return None
+        return started + self.time_budget_s * (1 - self.finish_share)
 
 
 @dataclass
@@ -72,6 +107,7 @@ def optimize(
     budget: Budget | None = None,
     target: Target | None = None,
     space: SearchSpace | None = None,
+    robustness: RobustnessSettings | None = None,
     out: str | Path = "runs/optimize",
     resume: bool = False,
     storage: str | None = None,
@@ -85,7 +121,8 @@ def optimize(
     """Search recipes for `model` and return the Pareto front and the recommended candidate.
 
     With train_baseline=True the model is trained first (cached in out/cache, so --resume
-    does not train again); pass False for an already trained model.
+    does not train again); pass False for an already trained model. `robustness` sets how
+    the front is attacked afterwards (on by default; RobustnessSettings(enabled=False) skips).
     """
     started = time.time()
     budget, target, constraints = (
@@ -93,14 +130,19 @@ def optimize(
         target or Target(),
         constraints or Constraints(),
     )
+    robustness = robustness or RobustnessSettings()
     budget.validate()
     constraints.validate()
+    robustness.validate()
     console = console or Console(stderr=True, quiet=not progress)
     out_dir = ensure_dir(out)
+    if resume:  # a run killed mid-write leaves hidden temporary files (cnnopt.fileio) behind
+        for stale in out_dir.rglob(".*.tmp"):
+            stale.unlink(missing_ok=True)
     space = (space or SearchSpace()).restricted_to(available_runtimes())
     space.validate()
     model_name = model_name or type(model).__name__.lower()
-    deadline = started + budget.time_budget_s if budget.time_budget_s else None
+    deadline = budget.trials_deadline(started)
 
     settings = study_mod.StudySettings(
         n_trials=budget.trials,
@@ -114,12 +156,14 @@ def optimize(
     base, base_key, base_info = baseline(
         model, train_data, val_data, out_dir, budget, train_baseline, seed, console
     )
-    cache = ModelCache(
-        out_dir / "cache", base_key, {"finetune_epochs": budget.finetune_epochs, "seed": seed}
+    tune_data, tune_epochs = finetune_plan(
+        train_data, budget.finetune_epochs, budget.finetune_images, seed
     )
+    salt = {"finetune_epochs": tune_epochs, "finetune_images": len(tune_data), "seed": seed}
     evaluator = CandidateEvaluator(
-        base, model_name, train_data, val_data, cache, target, out_dir / "cache" / "artifacts",
-        finetune_epochs=budget.finetune_epochs, seed=seed,
+        base, model_name, train_data, val_data, ModelCache(out_dir / "cache", base_key, salt),
+        target, out_dir / "cache" / "artifacts", finetune_epochs=budget.finetune_epochs,
+        finetune_images=budget.finetune_images, seed=seed,
     )  # fmt: skip
     meta = {
         "model": model_name,
@@ -130,6 +174,7 @@ def optimize(
         "space": {**dataclasses.asdict(space), "notes": space.notes},
         "machine": machine_info(),
         "sampler": sampler,
+        "robustness": settings_dict(robustness),
     }
     study_mod.enqueue_single_techniques(study, space, budget.trials)
 
@@ -152,18 +197,30 @@ def optimize(
             )
         refresh(display)
 
-    return _finish(study, evaluator, meta, constraints, out_dir, test_data, val_data, console)
+    return _finish(
+        study, evaluator, meta, constraints, out_dir, test_data, val_data, console, robustness
+    )
 
 
-def _finish(study, evaluator, meta, constraints, out_dir, test_data, val_data, console) -> Result:
+def _finish(
+    study, evaluator, meta, constraints, out_dir, test_data, val_data, console, robustness
+) -> Result:
     from cnnopt.report import write_report
-    from cnnopt.search.finalize import add_test_accuracy, recommended_details
+    from cnnopt.search.finalize import add_test_accuracy, recommended_details, spec_of
+    from cnnopt.search.robustness import add_robustness
 
     records = study_mod.records_from_study(study)
     results = build_results(records, meta, constraints)
     if test_data is not None:
         console.print("measuring test accuracy of the Pareto front ...")
         add_test_accuracy(evaluator, records, results["front"], test_data)
+        results = build_results(records, meta, constraints)
+    if robustness.enabled and results["front"]:
+        console.print(f"attacking the Pareto front: {robustness.describe()} ...")
+        add_robustness(
+            lambda record: evaluator.build(spec_of(record)), records, results["front"],
+            val_data, robustness, seed=evaluator.seed, progress=not console.quiet,
+        )  # fmt: skip
         results = build_results(records, meta, constraints)
     index = results["recommended"]["index"]
     if index is not None:
@@ -211,7 +268,7 @@ def baseline(
     elif train_baseline:
         console.print("training the baseline ...")
         torch.manual_seed(seed)
-        model, info = _train(model, train_data, val_data, budget, seed)
+        model, info = fit_baseline(model, train_data, val_data, budget, seed)
         state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
         with atomic_path(weights) as tmp:
             save_file(state, str(tmp))
@@ -225,35 +282,6 @@ def baseline(
         digest.update(key.encode())
         digest.update(value.detach().cpu().contiguous().numpy().tobytes())
     return model.eval(), digest.hexdigest()[:16], info
-
-
-def _train(model, train_data, val_data, budget: Budget, seed: int) -> tuple[nn.Module, dict]:
-    import cnnopt.train as train_mod
-
-    try:
-        from cnnopt.defaults import default_train_config
-
-        config = default_train_config(getattr(train_data, "name", "") or "")
-    except ImportError:
-        config = train_mod.TrainConfig()
-    fields = {f.name for f in dataclasses.fields(config)}
-    changes: dict[str, Any] = {"seed": seed, "progress": True}
-    if budget.baseline_epochs is not None:
-        changes["epochs"] = budget.baseline_epochs
-    limits = [budget.baseline_time_limit_s]
-    if budget.time_budget_s:  # leave most of a small budget to the search itself
-        limits.append(0.4 * budget.time_budget_s)
-    if any(limit is not None for limit in limits):
-        changes["time_limit_s"] = min(limit for limit in limits if limit is not None)
-    config = dataclasses.replace(config, **{k: v for k, v in changes.items() if k in fields})
-    started = time.time()
-    result = train_mod.train(model, (train_data, val_data), config)
-    return result.model, {
-        "trained": True,
-        "seconds": round(time.time() - started, 1),
-        "best_val_acc": getattr(result, "best_val_acc", None),
-        "config": dataclasses.asdict(config),
-    }
 
 
 def available_runtimes() -> list[str]:
@@ -286,9 +314,11 @@ def _worker(settings, out_dir, space, evaluator, deadline) -> None:
 def _run_workers(settings, out_dir, space, evaluator, deadline, workers, display, refresh) -> None:
     """N processes on one study; this process only watches and refreshes the display."""
     ctx = multiprocessing.get_context("spawn")
+    # Own sampler seeds: with equal ones every worker would propose the same candidates.
+    seeds = [dataclasses.replace(settings, seed=settings.seed + index) for index in range(workers)]
     procs = [
-        ctx.Process(target=_worker, args=(settings, out_dir, space, evaluator, deadline))
-        for _ in range(workers)
+        ctx.Process(target=_worker, args=(seeded, out_dir, space, evaluator, deadline))
+        for seeded in seeds
     ]
     for proc in procs:
         proc.start()

@@ -21,7 +21,7 @@ RESULTS_VERSION = 1
 CSV_COLUMNS = [
     "trial", "name", "runtime", "precision", "accuracy", "test_accuracy", "latency_ms_p50",
     "latency_ms_p90", "throughput", "params", "file_size_bytes", "status", "pareto",
-    "single_technique", "error",
+    "single_technique", "robust_mode", "robust_clean", "robust_fgsm", "robust_pgd", "error",
 ]  # fmt: skip
 
 
@@ -64,9 +64,11 @@ def to_csv(results: dict[str, Any]) -> str:
     writer.writeheader()
     for row in results["records"]:
         extra = row.get("extra") or {}
+        robust = row.get("robustness") or {}
         writer.writerow(
             {
                 **row,
+                **{f"robust_{k}": robust.get(k) for k in ("mode", "clean", "fgsm", "pgd")},
                 "trial": extra.get("trial"),
                 "test_accuracy": extra.get("test_accuracy"),
                 "pareto": extra.get("pareto", False),

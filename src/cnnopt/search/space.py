@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from cnnopt.errors import CnnoptError
@@ -18,6 +18,27 @@ from cnnopt.errors import CnnoptError
 PRECISIONS = ("fp32", "bf16", "int8", "qat", "mixed")
 RUNTIMES = ("eager", "compile", "onnxruntime", "openvino")
 IMPORTANCES = ("l1", "l2", "bn", "taylor")
+
+# Which runtimes can serve a precision. Static int8 (PTQ, mixed) is an ONNX QDQ graph that
+# only ONNX Runtime and OpenVINO execute; QAT on eager merely simulates int8 with float
+# kernels (slower than fp32, never a deployment); ONNX Runtime's CPU provider has no bf16.
+# Sampling other pairs would only burn trials on errors or misleading points.
+SERVABLE_ON = {
+    "fp32": RUNTIMES,
+    "bf16": ("eager", "compile", "openvino"),
+    "int8": ("onnxruntime", "openvino"),
+    "mixed": ("onnxruntime", "openvino"),
+    "qat": ("onnxruntime", "openvino"),
+}
+
+
+def runtime_param(precision: str) -> str:
+    """The Optuna parameter that holds the runtime for `precision`.
+
+    Optuna needs one fixed choice list per parameter name, and the valid runtimes depend on
+    the precision, so each precision gets its own runtime parameter.
+    """
+    return "runtime" if precision == "fp32" else f"runtime_{precision}"
 
 
 @dataclass(frozen=True)
@@ -78,7 +99,7 @@ class CandidateSpec:
             "prune_ratio": self.prune_ratio,
             "lowrank_ratio": self.lowrank_ratio,
             "precision": self.precision,
-            "runtime": self.runtime,
+            runtime_param(self.precision): self.runtime,
         }
         if self.prune_ratio > 0:
             params["prune_importance"] = self.prune_importance
@@ -116,6 +137,13 @@ class SearchSpace:
                     f"search space: unknown {name} {', '.join(unknown) or '(none given)'}",
                     f"choose from {', '.join(allowed)}",
                 )
+        for precision in self.precisions:
+            if not self.runtimes_for(precision):
+                raise CnnoptError(
+                    f"search space: precision {precision} cannot run on {', '.join(self.runtimes)}",
+                    f"{precision} runs on {', '.join(SERVABLE_ON[precision])}: add one of them "
+                    "to the runtimes, or drop the precision",
+                )
         for name, values in (("prune ratio", self.prune_ratios), ("low-rank", self.lowrank_ratios)):
             if not values or any(not 0 <= v < 1 for v in values):
                 raise CnnoptError(
@@ -133,39 +161,51 @@ class SearchSpace:
         distill = 0.0
         if prune > 0 or lowrank > 0:
             distill = float(trial.suggest_categorical("distill_epochs", list(self.distill_epochs)))
+        precision = str(trial.suggest_categorical("precision", list(self.precisions)))
+        runtimes = list(self.runtimes_for(precision))
         return CandidateSpec(
             prune_ratio=prune,
             prune_importance=str(importance),
             lowrank_ratio=lowrank,
             distill_epochs=distill,
-            precision=str(trial.suggest_categorical("precision", list(self.precisions))),
-            runtime=str(trial.suggest_categorical("runtime", list(self.runtimes))),
+            precision=precision,
+            runtime=str(trial.suggest_categorical(runtime_param(precision), runtimes)),
         )
+
+    def runtimes_for(self, precision: str) -> tuple[str, ...]:
+        """The runtimes of this space that can serve `precision`, in the space's order."""
+        return tuple(r for r in self.runtimes if r in SERVABLE_ON.get(precision, ()))
 
     def single_technique_points(self) -> list[tuple[str, CandidateSpec]]:
         """Baseline and one-technique-at-a-time candidates, tried first so the report can
-        show what each technique buys on its own before the sampler combines them."""
-        fast_runtime = next((r for r in ("openvino", "onnxruntime") if r in self.runtimes), None)
+        show what each technique buys on its own before the sampler combines them; plus one
+        "prune + int8" combination, the usual winner, so even a short search has it."""
         base_runtime = "eager" if "eager" in self.runtimes else self.runtimes[0]
         points = [("baseline", CandidateSpec(runtime=base_runtime))]
         for runtime in self.runtimes:
             if runtime != base_runtime:
                 points.append((f"runtime {runtime}", CandidateSpec(runtime=runtime)))
-        for precision in self.precisions:
-            if precision in ("int8", "bf16"):
-                runtime = fast_runtime if precision == "int8" and fast_runtime else base_runtime
-                label = "int8 PTQ" if precision == "int8" else precision
-                points.append((label, CandidateSpec(precision=precision, runtime=runtime)))
+        if "bf16" in self.precisions and self.runtimes_for(
+            "bf16"
+        ):  # OpenVINO's bf16 hint is the fast bf16 on a CPU
+            runtime = _preferred(self.runtimes_for("bf16"), ("openvino", "eager"))
+            points.append(("bf16", CandidateSpec(precision="bf16", runtime=runtime)))
+        int8_runtimes = self.runtimes_for("int8") if "int8" in self.precisions else ()
+        for runtime in int8_runtimes:
+            tag = "int8 PTQ" if len(int8_runtimes) == 1 else f"int8 PTQ {runtime}"
+            points.append((tag, CandidateSpec(precision="int8", runtime=runtime)))
         ratio = 0.5 if 0.5 in self.prune_ratios else max(self.prune_ratios)
+        importance = "l2" if "l2" in self.prune_importances else self.prune_importances[0]
+        pruned = CandidateSpec(prune_ratio=ratio, prune_importance=importance)
         if ratio > 0:
-            importance = "l2" if "l2" in self.prune_importances else self.prune_importances[0]
-            spec = CandidateSpec(
-                prune_ratio=ratio, prune_importance=importance, runtime=base_runtime
-            )
-            points.append((f"prune {ratio:.0%}", spec))
+            points.append((f"prune {ratio:.0%}", replace(pruned, runtime=base_runtime)))
         lowrank = max(self.lowrank_ratios)
         if lowrank > 0:
             points.append(("low-rank", CandidateSpec(lowrank_ratio=lowrank, runtime=base_runtime)))
+        if ratio > 0 and int8_runtimes:  # reuses the cached pruned model: no extra fine-tuning
+            runtime = _preferred(int8_runtimes, ("openvino", "onnxruntime"))
+            combo = replace(pruned, precision="int8", runtime=runtime)
+            points.append((f"prune {ratio:.0%} + int8", combo))
         return points
 
     def restricted_to(self, available_runtimes: list[str]) -> SearchSpace:
@@ -180,4 +220,18 @@ class SearchSpace:
         space = SearchSpace(**{**asdict(self), "runtimes": kept})
         if dropped:
             space.notes.append(f"runtimes not available here, skipped: {', '.join(dropped)}")
+        # Unknown names stay, for validate() to explain.
+        servable = tuple(
+            p for p in space.precisions if p not in SERVABLE_ON or space.runtimes_for(p)
+        )
+        if servable and servable != space.precisions:
+            skipped = [p for p in space.precisions if p not in servable]
+            space.precisions = servable
+            space.notes.append(
+                f"precisions no runtime here can serve, skipped: {', '.join(skipped)}"
+            )
         return space
+
+
+def _preferred(options: tuple[str, ...], order: tuple[str, ...]) -> str:
+    return next((r for r in order if r in options), options[0])

@@ -164,10 +164,13 @@ def run_trials(
     deadline passes. Returns how many candidates this call measured.
 
     A candidate that raises is recorded as failed and the loop continues. An identical
-    candidate proposed again reuses the earlier record instead of being re-measured.
+    candidate proposed again reuses the earlier record instead of being re-measured. When the
+    evaluator can estimate a candidate's cost (`estimate_seconds`, e.g. fine-tuning a new
+    pruned model) and it would overrun the deadline, the search ends there instead.
     """
     from optuna.trial import TrialState
 
+    estimate = getattr(evaluate, "estimate_seconds", None)
     measured = 0
     duplicates_in_a_row = 0
     while True:
@@ -178,7 +181,8 @@ def run_trials(
             break
         trial = study.ask()
         spec = space.suggest(trial)
-        earlier = _earlier_record(study, spec, trial.number)
+        trial.set_user_attr("candidate", spec.key())  # first, so other workers see it
+        earlier, in_flight = _same_candidate(study, spec, trial.number, TrialState)
         if earlier is not None:
             duplicates_in_a_row += 1
             trial.set_user_attr(DUPLICATE_ATTR, earlier[0])
@@ -187,8 +191,18 @@ def run_trials(
             if duplicates_in_a_row >= MAX_DUPLICATES_IN_A_ROW:
                 break  # the sampler keeps proposing measured points: the space is exhausted
             continue
+        if in_flight:
+            duplicates_in_a_row += 1  # another worker is measuring it: not ours to repeat
+            trial.set_user_attr("error", "skipped: another worker is measuring this candidate")
+            study.tell(trial, state=TrialState.FAIL)
+            continue
         duplicates_in_a_row = 0
-        trial.set_user_attr("candidate", spec.key())
+        if deadline is not None and estimate is not None:
+            needed = float(estimate(spec))
+            if time.time() + needed > deadline:
+                trial.set_user_attr("error", f"skipped: needs ~{needed:.0f} s, budget is spent")
+                study.tell(trial, state=TrialState.FAIL)
+                break
         try:
             record = evaluate(spec)
         except Exception as exc:  # one broken candidate must not end the search
@@ -213,8 +227,21 @@ def _tell(study: Any, trial: Any, record: Record, settings: StudySettings, state
     study.tell(trial, values)
 
 
-def _earlier_record(study: Any, spec: CandidateSpec, number: int) -> tuple[int, dict] | None:
-    for trial in finished_trials(study):
-        if trial.number != number and trial.user_attrs.get("candidate") == spec.key():
-            return trial.number, trial.user_attrs["record"]
-    return None
+def _same_candidate(
+    study: Any, spec: CandidateSpec, number: int, states: Any
+) -> tuple[tuple[int, dict] | None, bool]:
+    """(earlier measured trial number and record, or None; whether an earlier trial is
+    measuring it right now). One snapshot of the study, so a candidate another worker
+    finishes meanwhile is seen as one or the other; of two workers that drew the same
+    candidate at once, only the later-numbered trial yields."""
+    earlier, in_flight = None, False
+    for t in study.get_trials(deepcopy=False):
+        if t.number == number or t.user_attrs.get("candidate") != spec.key():
+            continue
+        if DUPLICATE_ATTR in t.user_attrs:
+            continue
+        if t.state in (states.COMPLETE, states.FAIL) and "record" in t.user_attrs:
+            earlier = earlier or (t.number, t.user_attrs["record"])
+        elif t.state == states.RUNNING and t.number < number:
+            in_flight = True
+    return earlier, in_flight

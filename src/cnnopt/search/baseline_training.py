@@ -1,0 +1,97 @@
+"""Baseline training inside `cnnopt optimize`: the dataset's tuned recipe, sized to the budget.
+
+A one-cycle schedule cut off by a time limit stops at a high learning rate, far from its best
+weights. So instead of cutting the run short, the number of epochs is planned from a short
+timed probe and the whole schedule (warm-up and annealing) runs within the time available.
+The time limit stays as a safety net for a machine that slows down mid-run (a shared CPU can
+swing 20x).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import time
+from typing import Any
+
+from torch import nn
+
+PROBE_STEPS = 12  # enough batches to get past the first slow ones, a second or two on 2 cores
+# Per-epoch extras the probe does not see (validation pass, progress bar), relative to the
+# training steps themselves.
+EPOCH_OVERHEAD = 1.15
+SAFETY_FACTOR = 1.25  # hard time limit = planned seconds x this
+MIN_EPOCHS = 0.25
+
+
+def recipe_for(train_data: Any) -> Any:
+    """The dataset's tuned training recipe (cnnopt.defaults), or the trainer's defaults."""
+    import cnnopt.train as train_mod
+
+    try:
+        from cnnopt.defaults import default_train_config
+
+        return default_train_config(getattr(train_data, "name", "") or "")
+    except ImportError:
+        return train_mod.TrainConfig()
+
+
+def affordable_epochs(default: float, seconds: float, images_per_s: float, n_images: int) -> float:
+    """The recipe's epochs, or fewer (in quarter epochs) when they would not fit `seconds`."""
+    fits = seconds * images_per_s / max(n_images, 1) / EPOCH_OVERHEAD
+    if fits >= default:
+        return float(default)
+    return max(MIN_EPOCHS, math.floor(fits * 4) / 4)
+
+
+def measure_images_per_s(model: nn.Module, train_data: Any, config: Any) -> float:
+    """Training throughput of `config` on this machine now, from a few steps on a copy."""
+    import cnnopt.train as train_mod
+
+    steps_per_epoch = max(1, len(train_data) // config.batch_size)
+    probe = dataclasses.replace(
+        config,
+        epochs=min(PROBE_STEPS, steps_per_epoch) / steps_per_epoch,
+        progress=False,
+        time_limit_s=None,
+        checkpoint_dir=None,
+        early_stop_patience=None,
+    )
+    result = train_mod.train(copy.deepcopy(model), (train_data, None), probe)
+    rates = [row.get("images_per_s") for row in result.history if row.get("images_per_s")]
+    return float(rates[-1]) if rates else 0.0
+
+
+def fit_baseline(
+    model: nn.Module, train_data: Any, val_data: Any, budget: Any, seed: int
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Train `model` with its dataset's recipe within `budget.baseline_seconds()`."""
+    import cnnopt.train as train_mod
+
+    config = recipe_for(train_data)
+    fields = {f.name for f in dataclasses.fields(config)}
+    changes: dict[str, Any] = {"seed": seed, "progress": True}
+    seconds = budget.baseline_seconds()
+    plan: dict[str, Any] = {"seconds_allowed": seconds, "recipe_epochs": config.epochs}
+    if budget.baseline_epochs is not None:
+        changes["epochs"] = budget.baseline_epochs
+        if seconds:
+            changes["time_limit_s"] = seconds
+    elif seconds:
+        rate = measure_images_per_s(model, train_data, config)
+        if rate > 0:
+            changes["epochs"] = affordable_epochs(config.epochs, seconds, rate, len(train_data))
+            plan["probe_images_per_s"] = round(rate, 1)
+        changes["time_limit_s"] = seconds * SAFETY_FACTOR
+    config = dataclasses.replace(config, **{k: v for k, v in changes.items() if k in fields})
+    started = time.time()
+    result = train_mod.train(model, (train_data, val_data), config)
+    return result.model, {
+        "trained": True,
+        "seconds": round(time.time() - started, 1),
+        "best_val_acc": getattr(result, "best_val_acc", None),
+        "stop_reason": getattr(result, "stop_reason", None),
+        "plan": plan,
+        "config": dataclasses.asdict(config),
+    }
