@@ -9,10 +9,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+# One point of accuracy is worth one doubling of speed: the exchange rate that defines the knee.
+POINTS_PER_DOUBLING = 1.0
 KNEE_METHOD = (
-    "knee = the front point farthest from the straight line joining the front's two extreme "
-    "points, after scaling log10(latency) and accuracy each to 0..1 (the point where extra "
-    "speed starts to cost the most accuracy)"
+    "knee = the front point with the best trade at a fixed rate of one accuracy point per "
+    "doubling of speed, i.e. the highest (accuracy in points - log2(latency)); where the front "
+    "bends, extra speed starts to cost more than a point per 2x, so the knee sits at the bend"
 )
 
 
@@ -39,30 +41,15 @@ def pareto_front(points: Sequence[Sequence[float]]) -> list[int]:
 def knee_point(points: Sequence[Sequence[float]], front: Sequence[int]) -> int | None:
     """The knee of the front (see KNEE_METHOD); None for an empty front.
 
-    With one or two front points there is no bend: the more accurate one is returned, the
-    safe choice when the user gave no constraint.
+    A fixed exchange rate, not the front's own scale: scaling each axis to 0..1 turns a 10%
+    latency difference into a full unit, so a front of near-equal latencies would pick a point
+    that loses many accuracy points for almost no speed. Ties go to the more accurate point.
     """
     if not front:
         return None
-    if len(front) <= 2:
-        return max(front, key=lambda i: (points[i][0], -points[i][1]))
-    acc = [points[i][0] for i in front]
-    lat = [math.log10(max(points[i][1], 1e-9)) for i in front]
 
-    def scale(values: list[float]) -> list[float]:
-        lo, hi = min(values), max(values)
-        return [(v - lo) / (hi - lo) if hi > lo else 0.0 for v in values]
+    def score(i: int) -> tuple[float, float]:
+        accuracy, latency = points[i][0], max(points[i][1], 1e-9)
+        return (100 * accuracy - POINTS_PER_DOUBLING * math.log2(latency), accuracy)
 
-    xs, ys = scale(lat), scale(acc)
-    # The front is sorted by latency, so its ends are the fastest and the most accurate point.
-    x0, y0, x1, y1 = xs[0], ys[0], xs[-1], ys[-1]
-    norm = math.hypot(x1 - x0, y1 - y0)
-    if norm == 0:
-        return front[0]
-    distances = [
-        abs((x1 - x0) * (y0 - y) - (x0 - x) * (y1 - y0)) / norm for x, y in zip(xs, ys, strict=True)
-    ]
-    best = max(range(len(front)), key=lambda k: (distances[k], ys[k]))
-    if distances[best] == 0:  # a straight front has no knee: prefer accuracy
-        return max(front, key=lambda i: (points[i][0], -points[i][1]))
-    return front[best]
+    return max(front, key=score)
