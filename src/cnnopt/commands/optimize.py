@@ -11,7 +11,7 @@ from typing import Any
 
 from cnnopt.commands._common import add_json_flag, positive_float, positive_int, print_json
 
-DEFAULT_TRIALS = 16
+DEFAULT_TRIALS = 40  # an upper bound: the default --time-budget usually ends the search
 DEFAULT_TIME_BUDGET_S = 600.0
 
 
@@ -59,7 +59,12 @@ def register(sub: Any) -> None:
     g.add_argument("--max-accuracy-drop", type=float, help="in accuracy points vs the baseline")
     g.add_argument("--max-size-mb", type=positive_float, help="also adds size as an objective")
     g = p.add_argument_group("search")
-    g.add_argument("--trials", type=positive_int, default=DEFAULT_TRIALS)
+    g.add_argument(
+        "--trials",
+        type=positive_int,
+        default=DEFAULT_TRIALS,
+        help=f"most trials to run (default {DEFAULT_TRIALS}; --time-budget usually ends it first)",
+    )
     g.add_argument(
         "--time-budget",
         type=positive_float,
