@@ -59,6 +59,17 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+def remove_stale_temps(directory: str | os.PathLike) -> int:
+    """Delete the hidden temporaries `atomic_path` leaves when a process is killed mid-write.
+
+    Resuming commands call this first; the finished files next to them are untouched.
+    """
+    stale = list(Path(directory).rglob(".*.tmp"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
 def write_bytes(target: str | os.PathLike, data: bytes) -> Path:
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)

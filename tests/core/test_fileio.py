@@ -65,3 +65,14 @@ def test_outputs_get_normal_permissions(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE(target.stat().st_mode) == 0o644
+
+
+def test_remove_stale_temps_keeps_finished_files(tmp_path):
+    write_text(tmp_path / "done.json", "{}")
+    (tmp_path / "cache").mkdir()
+    (tmp_path / ".model.bin.abc.tmp").write_text("half")
+    (tmp_path / "cache" / ".w.safetensors.x.tmp").write_text("half")
+    from cnnopt.fileio import remove_stale_temps
+
+    assert remove_stale_temps(tmp_path) == 2
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["done.json"]

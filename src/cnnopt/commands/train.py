@@ -20,7 +20,7 @@ from cnnopt.commands._common import (
     print_json,
 )
 from cnnopt.errors import CnnoptError
-from cnnopt.fileio import ensure_dir, write_json
+from cnnopt.fileio import ensure_dir, remove_stale_temps, write_json
 
 # CLI flag -> TrainConfig field, for flags that override the dataset's recipe when given.
 _OVERRIDES = {
@@ -211,9 +211,8 @@ def _check_out(out: Path, resume: bool, overwrite: bool) -> None:
         for name in ("state.json", "model.safetensors", "best.safetensors", "trainer.pt"):
             (out / name).unlink(missing_ok=True)
     ensure_dir(out)
-    if resume:  # a run killed mid-write leaves its hidden temporary file behind
-        for stale in out.glob(".*.tmp"):
-            stale.unlink(missing_ok=True)
+    if resume:
+        remove_stale_temps(out)
 
 
 def _print_summary(metrics: dict) -> None:

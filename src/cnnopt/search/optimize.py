@@ -19,7 +19,7 @@ from rich.console import Console
 from torch import nn
 
 from cnnopt.errors import CnnoptError
-from cnnopt.fileio import atomic_path, ensure_dir, write_json
+from cnnopt.fileio import atomic_path, ensure_dir, remove_stale_temps, write_json
 from cnnopt.record import Record
 from cnnopt.search import study as study_mod
 from cnnopt.search.baseline_training import fit_baseline
@@ -136,9 +136,8 @@ def optimize(
     robustness.validate()
     console = console or Console(stderr=True, quiet=not progress)
     out_dir = ensure_dir(out)
-    if resume:  # a run killed mid-write leaves hidden temporary files (cnnopt.fileio) behind
-        for stale in out_dir.rglob(".*.tmp"):
-            stale.unlink(missing_ok=True)
+    if resume:
+        remove_stale_temps(out_dir)
     space = (space or SearchSpace()).restricted_to(available_runtimes())
     space.validate()
     model_name = model_name or type(model).__name__.lower()
