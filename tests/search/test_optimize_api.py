@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from search_toys import toy_data, toy_model
 from torch import nn
 
 import cnnopt.runtimes.base as runtimes_base
@@ -34,19 +35,11 @@ class ModulePredictor(Predictor):
 
 
 def _data(n: int, seed: int) -> TensorData:
-    gen = torch.Generator().manual_seed(seed)
-    labels = torch.randint(0, 3, (n,), generator=gen)
-    images = torch.randint(0, 60, (n, 1, 8, 8), generator=gen, dtype=torch.uint8)
-    images[:, 0, 2:6, 2:6] += (labels * 60).view(-1, 1, 1).to(torch.uint8)  # learnable
-    return TensorData(images, labels, ["a", "b", "c"], (0.3,), (0.3,), name=f"toy{seed}")
+    return toy_data(n, seed)
 
 
 def _model() -> nn.Module:
-    return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
-        nn.Conv2d(16, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 3),
-    )  # fmt: skip
+    return toy_model(16)
 
 
 @pytest.fixture
