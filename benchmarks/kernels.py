@@ -58,22 +58,38 @@ def engine_latency(name: str, shape: tuple[int, int, int], batch: int, repeats: 
 
 
 def summarize(result: dict) -> dict:
-    """The claims the study must show, computed from the rows (3x3 stride-1 layers)."""
+    """The claims the study must show, computed from the rows (3x3 stride-1 layers).
+
+    Ratios are speed-ups (time of the slower / time of the faster), so > 1 means the first-named
+    algorithm wins; `*_faster_in` counts the layers where it does.
+    """
     summary = {}
     for row in result["rows"]:
         if "winograd_speedup_vs_im2col" not in row:
             continue
         key = f"batch{row['batch']}_threads{row['threads']}"
-        names = ("im2col_vs_torch", "winograd_vs_im2col", "im2col_vs_naive", "winograd_vs_naive")
-        entry = summary.setdefault(key, {name: [] for name in names})
-        entry["im2col_vs_torch"].append(row["im2col_vs_torch"])
-        entry["winograd_vs_im2col"].append(row["winograd_speedup_vs_im2col"])
-        entry["im2col_vs_naive"].append(row["speedup_vs_naive"]["im2col"])
-        entry["winograd_vs_naive"].append(row["speedup_vs_naive"]["winograd"])
+        f2, f4 = row["winograd_speedup_vs_im2col"], row["winograd4_speedup_vs_im2col"]
+        values = {
+            "im2col_vs_torch": row["im2col_vs_torch"],
+            "winograd_vs_im2col": f2,
+            "winograd4_vs_im2col": f4,
+            "best_winograd_vs_im2col": max(f2, f4),
+            "im2col_vs_naive": row["speedup_vs_naive"]["im2col"],
+            "winograd_vs_naive": row["speedup_vs_naive"]["winograd"],
+            "winograd4_vs_naive": row["speedup_vs_naive"]["winograd4"],
+        }
+        entry = summary.setdefault(key, {name: [] for name in values})
+        for name, value in values.items():
+            entry[name].append(value)
     return {
         key: {
-            k: {"median": statistics.median(v), "min": min(v), "max": max(v)}
-            for k, v in entry.items()
+            **{
+                k: {"median": statistics.median(v), "min": min(v), "max": max(v)}
+                for k, v in entry.items()
+            },
+            "layers": len(entry["winograd_vs_im2col"]),
+            "winograd_faster_in": sum(v > 1 for v in entry["winograd_vs_im2col"]),
+            "winograd4_faster_in": sum(v > 1 for v in entry["winograd4_vs_im2col"]),
         }
         for key, entry in summary.items()
     }
@@ -124,8 +140,12 @@ def main() -> int:
     title = f"64->64 3x3 conv, batch 1, {one} thread(s)"
     plot_path = str(RESULTS / "kernels_time_vs_size.png")
     plot_size_sweep(result["sweep"][one], plot_path, title, result["matmul_peak_gflops"][one])
+    for row in result["rows"]:
+        ms = ", ".join(f"{k} {v:.3f}" for k, v in row["ms"].items() if k != "naive")
+        print(f"{row['layer']:>24} b{row['batch']:<2} t{row['threads']}: {ms}")
     for key, entry in result["summary_3x3_stride1"].items():
-        print(key, {k: round(v["median"], 2) for k, v in entry.items()})
+        print(key, {k: round(v["median"], 2) if isinstance(v, dict) else v
+                    for k, v in entry.items()})  # fmt: skip
     for row in result["engine"]:
         print(row["model"], f"b{row['batch']} t{row['threads']}",
               f"numpy {row['numpy_ms']:.2f} ms, torch {row['torch_eager_ms']:.2f} ms")  # fmt: skip

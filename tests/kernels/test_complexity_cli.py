@@ -24,6 +24,7 @@ def test_formulas_match_a_real_torch_layer():
     assert spec.im2col_bytes(1) == 4 * 16 * 9 * out.shape[-1] ** 2
     three = ConvSpec("y", 8, 8, 8)
     assert three.winograd_macs(1) * 2.25 == three.macs(1)
+    assert three.winograd_macs(1, tile=4) * 4 == three.macs(1)
 
 
 def test_scaled_spec_shrinks_to_budget_keeping_kind():
@@ -34,7 +35,8 @@ def test_scaled_spec_shrinks_to_budget_keeping_kind():
 
 def test_measure_layer_reports_every_algorithm_and_speedups():
     row = measure_layer(ConvSpec("t", 4, 4, 6), batch=2, repeats=1)
-    assert set(row["ms"]) == {"naive", "im2col", "winograd", "fft", "torch"}
+    assert set(row["ms"]) == {"naive", "im2col", "winograd", "winograd4", "fft", "torch"}
+    assert row["winograd4_macs"] * 4 < row["macs"] * 1.8  # 6x6 tiles overhang a 6x6 map
     assert row["naive_extrapolated"] is True  # batch 2 scaled from batch 1
     assert row["speedup_vs_naive"]["im2col"] > 1
     assert row["gflops"]["im2col"] > 0

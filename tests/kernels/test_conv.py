@@ -1,7 +1,8 @@
 """Every conv algorithm against torch.nn.functional.conv2d, over shapes and parameters.
 
 Tolerances (max abs error / max |reference|): im2col and naive 1e-5 (same products, other
-summation order); Winograd 1e-4 (its transforms add roundings; typically ~5e-7); FFT 1e-3
+summation order); Winograd F(2x2) 1e-4 (its transforms add roundings; typically ~5e-7);
+Winograd F(4x4) 1e-3 (bigger transform coefficients, 1/6 and 1/24; typically ~1e-5); FFT 1e-3
 (float32 butterflies; typically ~1e-6).
 """
 
@@ -15,9 +16,10 @@ from hypothesis import strategies as st
 
 from cnnopt.errors import CnnoptError
 from cnnopt.kernels import ConvLayer, applicable_algorithms, conv2d, conv2d_winograd
+from cnnopt.kernels._common import Workspace
 from cnnopt.kernels.winograd import winograd_filter_transform
 
-TOLERANCE = {"naive": 1e-5, "im2col": 1e-5, "winograd": 1e-4, "fft": 1e-3}
+TOLERANCE = {"naive": 1e-5, "im2col": 1e-5, "winograd": 1e-4, "winograd4": 1e-3, "fft": 1e-3}
 
 
 @st.composite
@@ -30,8 +32,8 @@ def conv_cases(draw, winograd: bool = False):
     dilation = 1 if winograd else draw(st.integers(1, 2))
     padding = draw(st.integers(0, 2))
     span = dilation * (k - 1) + 1
-    h = draw(st.integers(max(1, span - 2 * padding), 11))
-    w = draw(st.integers(max(1, span - 2 * padding), 11))
+    h = draw(st.integers(max(1, span - 2 * padding), 13))
+    w = draw(st.integers(max(1, span - 2 * padding), 13))
     n = draw(st.integers(1, 3))
     seed = draw(st.integers(0, 2**16))
     return n, c_in, c_out, h, w, k, stride, padding, dilation, groups, seed
@@ -70,17 +72,50 @@ def test_general_algorithms_match_torch(algorithm, case):
 @given(case=conv_cases(winograd=True), bias=st.booleans())
 def test_winograd_matches_torch_on_3x3_stride1(case, bias):
     _check("winograd", case, bias)
+    _check("winograd4", case, bias)
     _check("im2col", case, bias)
 
 
-def test_winograd_error_on_a_real_sized_layer_is_tiny():
+@pytest.mark.parametrize(("tile", "bound"), [(2, 2e-6), (4, 5e-5)])
+def test_winograd_error_on_a_real_sized_layer_is_tiny(tile, bound):
     rng = np.random.default_rng(1)
-    x = rng.standard_normal((2, 64, 16, 16), dtype=np.float32)
+    x = rng.standard_normal((2, 64, 15, 16), dtype=np.float32)
     w = rng.standard_normal((32, 64, 3, 3), dtype=np.float32) * 0.05
-    u = winograd_filter_transform(w)
+    u = winograd_filter_transform(w, tile)
     ref = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w), padding=1).numpy()
     got = conv2d_winograd(x, w, padding=1, transformed=u)
-    assert np.abs(got - ref).max() / np.abs(ref).max() < 1e-5
+    assert np.abs(got - ref).max() / np.abs(ref).max() < bound
+    # the tile follows the transformed filter, and a Workspace gives the same answer twice
+    workspace = Workspace()
+    for _ in range(2):
+        again = conv2d_winograd(x, w, padding=1, tile=tile, workspace=workspace)
+        np.testing.assert_allclose(again, got, rtol=0, atol=1e-6)
+
+
+def test_winograd_filter_transform_reproduces_the_conv_of_one_tile():
+    """U = G g G^T: for one (tile+2)^2 input the Winograd product equals direct correlation."""
+    rng = np.random.default_rng(3)
+    for tile in (2, 4):
+        w = rng.standard_normal((1, 1, 3, 3))
+        u = winograd_filter_transform(w, tile)
+        assert u.shape == ((tile + 2) ** 2, 1, 1) and u.dtype == np.float64
+        x = rng.standard_normal((1, 1, tile + 2, tile + 2))
+        got = conv2d_winograd(x, w, transformed=u)
+        ref = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w)).numpy()
+        np.testing.assert_allclose(got, ref, atol=1e-12)
+
+
+def test_winograd_refuses_a_mismatched_tile_or_transform():
+    w = np.zeros((2, 3, 3, 3), np.float32)
+    x = np.zeros((1, 3, 8, 8), np.float32)
+    with pytest.raises(CnnoptError, match="tile must be one of"):
+        winograd_filter_transform(w, tile=3)
+    with pytest.raises(CnnoptError, match="tile=4 but"):
+        conv2d_winograd(x, w, transformed=winograd_filter_transform(w, 2), tile=4)
+    with pytest.raises(CnnoptError, match="not a Winograd-transformed"):
+        conv2d_winograd(x, w, transformed=np.zeros((10, 2, 3), np.float32))
+    with pytest.raises(CnnoptError, match="channels"):
+        conv2d_winograd(x, w, transformed=winograd_filter_transform(np.zeros((4, 3, 3, 3))))
 
 
 def test_winograd_refuses_layers_it_cannot_compute():
@@ -89,8 +124,8 @@ def test_winograd_refuses_layers_it_cannot_compute():
         conv2d_winograd(x, np.zeros((2, 2, 3, 3), np.float32), stride=2)
     with pytest.raises(CnnoptError, match="3x3"):
         winograd_filter_transform(np.zeros((2, 2, 5, 5), np.float32))
-    assert "winograd" not in applicable_algorithms((4, 4, 3, 3), stride=2)
-    assert "winograd" in applicable_algorithms((4, 4, 3, 3))
+    assert not {"winograd", "winograd4"} & set(applicable_algorithms((4, 4, 3, 3), stride=2))
+    assert {"winograd", "winograd4"} <= set(applicable_algorithms((4, 4, 3, 3)))
 
 
 @pytest.mark.parametrize(
@@ -116,7 +151,7 @@ def test_conv_layer_picks_a_timed_algorithm_and_honours_a_forced_one():
     x = rng.standard_normal((1, 8, 10, 10), dtype=np.float32)
     auto = ConvLayer(w, padding=1)
     out = auto(x)
-    assert set(auto.timings[x.shape]) == {"im2col", "winograd", "fft"}
+    assert set(auto.timings[x.shape]) == {"im2col", "winograd", "winograd4", "fft"}
     assert auto.choice[x.shape] == min(auto.timings[x.shape], key=auto.timings[x.shape].get)
     forced = ConvLayer(w, padding=1, algorithm="winograd")
     np.testing.assert_allclose(forced(x), out, atol=1e-4)

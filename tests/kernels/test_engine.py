@@ -76,7 +76,7 @@ def _randomize_bn(model: nn.Module) -> nn.Module:
 
 
 @pytest.mark.parametrize("factory", [tiny_resnet, tiny_vgg])
-@pytest.mark.parametrize("algorithm", ["auto", "im2col", "winograd", "fft"])
+@pytest.mark.parametrize("algorithm", ["auto", "im2col", "winograd", "winograd4", "fft"])
 def test_engine_matches_torch_on_own_models(tmp_path, factory, algorithm):
     model = _randomize_bn(factory())
     export_numpy(model, tmp_path, (1, 15, 15))
@@ -154,7 +154,9 @@ def test_profile_and_algorithm_choices_report_every_conv(tmp_path):
     x = np.random.default_rng(0).standard_normal((2, 1, 12, 12), dtype=np.float32)
     rows = engine.profile(x, repeats=2)
     convs = [r for r in rows if r["op"] == "conv2d"]
-    assert len(convs) == 6 and all(r["algorithm"] in ("im2col", "winograd", "fft") for r in convs)
+    assert len(convs) == 6 and all(
+        r["algorithm"] in ("im2col", "winograd", "winograd4", "fft") for r in convs
+    )
     assert all(r["ms"] >= 0 for r in rows)
     assert len(engine.algorithm_choices()) == 6
 

@@ -18,7 +18,7 @@ from cnnopt.commands._common import add_json_flag, console, positive_int, print_
 from cnnopt.errors import CnnoptError
 from cnnopt.fileio import ensure_dir, write_json
 
-ALGORITHM_COLUMNS = ("naive", "im2col", "winograd", "fft", "torch")
+ALGORITHM_COLUMNS = ("naive", "im2col", "winograd", "winograd4", "fft", "torch")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     parser = sub.add_parser(
         "kernels",
-        help="time the NumPy conv algorithms (naive, im2col, Winograd, FFT) per layer",
+        help="time the NumPy conv algorithms (naive, im2col, Winograd F2/F4, FFT) per layer",
         description="Complexity (MACs, memory) and measured time of each NumPy convolution "
         "algorithm on the conv layers of a network, against PyTorch and the machine's "
         "matrix-multiply peak. Naive-loop times are measured on a shrunken layer and scaled by "

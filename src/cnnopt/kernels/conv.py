@@ -1,14 +1,17 @@
-"""One conv2d entry point over the four algorithms, and per-layer algorithm choice.
+"""One conv2d entry point over the algorithms, and per-layer algorithm choice.
 
-`conv2d(..., algorithm=...)` dispatches by name; `ConvLayer` is what the engine runs: it keeps
-each algorithm's precomputed state (the Winograd filter transform, scratch buffers) and, on
-the first input of a given shape, times every applicable algorithm and keeps the fastest.
+Algorithms: the naive loops, im2col, Winograd F(2x2,3x3) ("winograd"), Winograd F(4x4,3x3)
+("winograd4") and FFT. `conv2d(..., algorithm=...)` dispatches by name; `ConvLayer` is what the
+engine runs: it keeps each algorithm's precomputed state (the Winograd filter transforms,
+scratch buffers) and, on the first input of a given shape, times every applicable algorithm
+and keeps the fastest.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
@@ -22,10 +25,13 @@ from cnnopt.kernels.winograd import conv2d_winograd, winograd_applicable, winogr
 ALGORITHMS: dict[str, Callable[..., np.ndarray]] = {
     "naive": conv2d_naive,
     "im2col": conv2d_im2col,
-    "winograd": conv2d_winograd,
+    "winograd": partial(conv2d_winograd, tile=2),
+    "winograd4": partial(conv2d_winograd, tile=4),
     "fft": conv2d_fft,
 }
-FAST_ALGORITHMS = ("im2col", "winograd", "fft")  # what "auto" may pick: never the naive loops
+WINOGRAD_TILES = {"winograd": 2, "winograd4": 4}  # algorithm -> output tile m of F(m x m, 3x3)
+# What "auto" may pick: never the naive loops.
+FAST_ALGORITHMS = ("im2col", "winograd", "winograd4", "fft")
 
 
 def check_algorithm(name: str, allow_auto: bool = True) -> str:
@@ -43,7 +49,7 @@ def applicable_algorithms(
     if winograd_applicable(
         weight_shape, pair(stride, "stride"), pair(dilation, "dilation"), groups
     ):
-        names.append("winograd")
+        names += list(WINOGRAD_TILES)
     names.append("fft")
     return names
 
@@ -89,17 +95,19 @@ class ConvLayer:
         self.choice: dict[tuple[int, ...], str] = {}  # input shape -> algorithm
         self.timings: dict[tuple[int, ...], dict[str, float]] = {}  # input shape -> ms per alg
         self.last_algorithm: str | None = None  # what the latest call ran (for profiles)
-        self._winograd_u: np.ndarray | None = None
+        self._winograd_u: dict[int, np.ndarray] = {}  # tile -> transformed filters
         self._fft_filters: dict[tuple[int, int], np.ndarray] = {}  # padded size -> spectra
         self._workspaces: dict[str, Workspace] = {}
 
     def run(self, x: np.ndarray, algorithm: str) -> np.ndarray:
         args = (self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
         workspace = self._workspaces.setdefault(algorithm, Workspace())
-        if algorithm == "winograd":
-            if self._winograd_u is None:  # the filter transform is paid once per layer
-                self._winograd_u = winograd_filter_transform(self.weight)
-            return conv2d_winograd(x, *args, transformed=self._winograd_u, workspace=workspace)
+        tile = WINOGRAD_TILES.get(algorithm)
+        if tile:
+            if tile not in self._winograd_u:  # the filter transform is paid once per layer
+                self._winograd_u[tile] = winograd_filter_transform(self.weight, tile)
+            u = self._winograd_u[tile]
+            return conv2d_winograd(x, *args, transformed=u, workspace=workspace)
         if algorithm == "fft":
             size = (x.shape[2] + 2 * self.padding[0], x.shape[3] + 2 * self.padding[1])
             if size not in self._fft_filters:

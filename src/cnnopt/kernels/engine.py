@@ -2,8 +2,8 @@
 
 Reads the `graph.json` + `weights.safetensors` written by `cnnopt.kernels.export.export_numpy`
 and needs only numpy and safetensors at run time (this module must never import torch; a test
-checks it). Each conv layer picks its fastest algorithm (im2col, Winograd or FFT) the first
-time it sees an input shape, or uses the one forced with `algorithm=`.
+checks it). Each conv layer picks its fastest algorithm (im2col, Winograd F(2x2) or F(4x4), or
+FFT) the first time it sees an input shape, or uses the one forced with `algorithm=`.
 """
 
 from __future__ import annotations

@@ -13,12 +13,14 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from cnnopt.kernels._common import Workspace
 from cnnopt.kernels.complexity import ConvSpec
+from cnnopt.kernels.conv import WINOGRAD_TILES
 from cnnopt.kernels.fft import conv2d_fft, fft_filter_transform
 from cnnopt.kernels.im2col import conv2d_im2col
 from cnnopt.kernels.naive import conv2d_naive
@@ -75,8 +77,9 @@ def conv_runners(spec: ConvSpec, x: np.ndarray, w: np.ndarray) -> dict[str, Call
     ws_i2c = Workspace()
     runners["im2col"] = lambda: conv2d_im2col(x, w, *args, workspace=ws_i2c)
     if spec.winograd_ok:
-        u, ws_w = winograd_filter_transform(w), Workspace()
-        runners["winograd"] = lambda: conv2d_winograd(x, w, *args, transformed=u, workspace=ws_w)
+        for name, tile in WINOGRAD_TILES.items():
+            u, ws_w = winograd_filter_transform(w, tile), Workspace()
+            runners[name] = partial(conv2d_winograd, x, w, *args, transformed=u, workspace=ws_w)
     size = (spec.size + 2 * spec.padding,) * 2
     spectra = fft_filter_transform(w, size, (1, 1), spec.groups)  # cached, as in the engine
     runners["fft"] = lambda: conv2d_fft(x, w, *args, transformed=spectra)
@@ -111,6 +114,7 @@ def measure_layer(
         "activation_bytes": spec.activation_bytes(batch),
         "im2col_bytes": spec.im2col_bytes(batch),
         "winograd_macs": spec.winograd_macs(batch) if spec.winograd_ok else None,
+        "winograd4_macs": spec.winograd_macs(batch, 4) if spec.winograd_ok else None,
         "ms": times,
         "gflops": {name: spec.flops(batch) / (ms * 1e6) for name, ms in times.items()},
     }
@@ -127,8 +131,9 @@ def measure_layer(
         row["speedup_vs_naive"] = {
             name: row["ms"]["naive"] / ms for name, ms in times.items() if name != "torch"
         }
-    if "winograd" in times:
-        row["winograd_speedup_vs_im2col"] = times["im2col"] / times["winograd"]
+    for name in WINOGRAD_TILES:
+        if name in times:
+            row[f"{name}_speedup_vs_im2col"] = times["im2col"] / times[name]
     if "torch" in times:
         row["im2col_vs_torch"] = times["im2col"] / times["torch"]
     return row
@@ -142,7 +147,7 @@ def size_sweep(
     for size in sizes:
         spec = ConvSpec(f"{channels}->{channels} @{size}", channels, channels, size)
         row = measure_layer(spec, batch=1, repeats=repeats, naive=size <= 8)
-        for name in ("naive", "im2col", "winograd", "fft", "torch"):
+        for name in ("naive", "im2col", *WINOGRAD_TILES, "fft", "torch"):
             result.setdefault(name, []).append(row["ms"].get(name))
     return result
 
