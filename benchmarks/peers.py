@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # peers_lib beside this file
 
 from peers_lib import best_recipe, load_data, measure, prepare
 
+from cnnopt.bench import machine_info
 from cnnopt.bench.table import human_bytes, human_count, machine_line
 from cnnopt.errors import CnnoptError
 from cnnopt.fileio import write_json, write_text
@@ -122,6 +123,11 @@ def _batch_sizes(text: str) -> list[int]:
     return sizes
 
 
+def _fast_precision() -> str:
+    flags = machine_info()["cpu_flags"]
+    return "bf16" if flags.get("avx512_bf16") or flags.get("amx_bf16") else "fp32"
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--phase", choices=("prepare", "measure", "all"), default="all")
@@ -133,6 +139,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-sizes", type=_batch_sizes, default=[1, 32])
     parser.add_argument("--finetune-epochs", type=float, default=2.0,
                         help="fine-tuning epochs for (f) and for (g)'s distillation")  # fmt: skip
+    parser.add_argument("--finetune-precision", choices=("fp32", "bf16"), default=None,
+                        help="default: bf16 (autocast + channels-last) on a CPU with "
+                        "avx512_bf16 or AMX, else fp32")  # fmt: skip
     parser.add_argument("--g-ratio", type=float, default=0.6, help="(g)'s pruning ratio")
     parser.add_argument("--g-calibration", default="percentile",
                         choices=("minmax", "percentile", "entropy"))  # fmt: skip
@@ -168,6 +177,7 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
             g_recipe=recipe,
             force=args.force,
             progress=progress,
+            finetune_precision=args.finetune_precision or _fast_precision(),
         )
         print(f"prepared {info['cache']} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
         for note in info["notes"]:

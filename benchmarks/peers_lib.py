@@ -114,8 +114,13 @@ def prepare(
     g_recipe: Recipe | None = None,
     force: bool = False,
     progress: bool = True,
+    finetune_precision: str = "fp32",
 ) -> dict[str, Any]:
-    """Build (b)-(g)'s artifacts under `cache`, skipping those already built alike."""
+    """Build (b)-(g)'s artifacts under `cache`, skipping those already built alike.
+
+    `finetune_precision="bf16"` fine-tunes (f) and (g) with bf16 autocast and channels-last,
+    about 2x faster on a CPU with avx512_bf16; both get the same setting, so it is fair.
+    """
     cache = ensure_dir(cache)
     base = load_model(checkpoint)
     example = _example(data.train)
@@ -137,19 +142,29 @@ def prepare(
 
     f_dir = cache / "f"
     f_recipe = peer_f_recipe(f_epochs)
-    f_opts = {**source, "recipe": f_recipe.to_dict()}
+    tuning = {"finetune_precision": finetune_precision,
+              "finetune_channels_last": finetune_precision == "bf16"}  # fmt: skip
+    f_opts = {**source, "recipe": f_recipe.to_dict(), **tuning}
     if force or _stale(f_dir, f_opts):
         # apply() without a teacher: plain hard-label fine-tuning, as a Torch-Pruning user does
-        ctx = Context(data.train, data.val, example_input=example, progress=progress, notes=notes)
+        ctx = Context(
+            data.train, data.val, example_input=example, progress=progress, notes=notes, **tuning
+        )
         pruned = apply(copy.deepcopy(base), f_recipe.steps[0], ctx)
         save_applied(f_dir, pruned, f_recipe)
         _mark_done(f_dir, f_opts)
 
     g_dir = cache / "g"
-    g_opts = {**source, "recipe": g_recipe.to_dict()}
+    g_opts = {**source, "recipe": g_recipe.to_dict(), **tuning}
     if force or _stale(g_dir, g_opts):
         ctx = Context(
-            data.train, data.val, data.train, example_input=example, progress=progress, notes=notes
+            data.train,
+            data.val,
+            data.train,
+            example_input=example,
+            progress=progress,
+            notes=notes,
+            **tuning,
         )
         best = apply_recipe(base, g_recipe, ctx, progress=progress)
         save_applied(g_dir, best, g_recipe)  # the float weights (pruned, BN folded)
@@ -335,4 +350,8 @@ def measure(
         "rows": rows,
         "summary": summarize(rows, batch_sizes),
         "g_recipe": recipe.to_dict(),
+        # how (f) and (g) were built: training data size and fine-tuning precision
+        "prepared_with": {
+            key: read_json_or_none(Path(cache) / key / "peers.json") or {} for key in ("f", "g")
+        },
     }

@@ -91,6 +91,10 @@ def test_summary_and_side_outputs(run_dir: Path) -> None:
     assert all(peer in "abcdef" for peer in summary["best_peer"].values())
     assert isinstance(summary["target_met"], bool)
     assert result["threads"] == 1 and result["machine"]["cpu"]
+    # (f) and (g) were fine-tuned alike, and the result says how
+    tuned = {key: result["prepared_with"][key]["options"] for key in ("f", "g")}
+    assert tuned["f"]["finetune_precision"] == tuned["g"]["finetune_precision"]
+    assert tuned["g"]["finetune_precision"] in ("fp32", "bf16") and tuned["g"]["train"] == 256
     markdown = (run_dir / "peers.md").read_text()
     assert "resnet18 (width 0.125) on digits" in markdown
     assert "(g-openvino)" in markdown and "[dim]" not in markdown

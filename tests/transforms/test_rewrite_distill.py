@@ -84,6 +84,29 @@ def test_distill_reduces_kl_to_teacher() -> None:
     assert after < before
 
 
+def test_bf16_channels_last_finetuning_learns_and_returns_nchw_weights() -> None:
+    """The fast CPU fine-tuning mode still moves the student, and hands back weights that
+    safetensors and ONNX export accept (contiguous NCHW, not channels-last)."""
+    data = synthetic_data(256, 8, 4)
+    torch.manual_seed(1)
+    teacher, student = small_cnn().eval(), small_cnn()
+    x, _ = data.tensors()
+    with torch.no_grad():
+        before = kl_to_teacher(student.eval()(x), teacher(x)).item()
+    ctx = Context(
+        train_data=data,
+        val_data=data,
+        teacher=teacher,
+        progress=False,
+        finetune_precision="bf16",
+        finetune_channels_last=True,
+    )
+    student = apply(student, DistillConfig(epochs=3, soft_weight=5.0, lr=0.05), ctx).eval()
+    with torch.no_grad():
+        assert kl_to_teacher(student(x), teacher(x)).item() < before
+    assert all(p.is_contiguous() for p in student.parameters())
+
+
 def test_distill_needs_teacher_and_data() -> None:
     with pytest.raises(CnnoptError, match="teacher"):
         apply(small_cnn(), DistillConfig(), Context())

@@ -144,9 +144,12 @@ def finetune(
         device=ctx.device,
         seed=ctx.seed,
         augment="auto" if _has_augment() else None,
+        precision=ctx.finetune_precision,
+        channels_last=ctx.finetune_channels_last,
     )
     result = train(model, (train_data, val_data), config, extra_loss=extra)
-    return result.model
+    # Back to NCHW weights: later steps (safetensors, ONNX export, pruning) expect contiguous ones.
+    return result.model.to(memory_format=torch.contiguous_format)
 
 
 def _has_augment() -> bool:
