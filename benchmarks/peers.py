@@ -22,9 +22,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).parent))  # peers_lib beside this file
+sys.path.insert(0, str(Path(__file__).parent))  # peers_lib, peers_measure beside this file
 
-from peers_lib import best_recipe, load_data, measure, prepare
+from peers_lib import best_recipe, load_data, prepare
+from peers_measure import measure
 
 from cnnopt.bench import machine_info
 from cnnopt.bench.table import human_bytes, human_count, machine_line

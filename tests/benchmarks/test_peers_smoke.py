@@ -16,7 +16,7 @@ BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
 import peers  # noqa: E402
-import peers_lib  # noqa: E402
+import peers_measure  # noqa: E402
 
 from cnnopt.data import load_dataset  # noqa: E402
 from cnnopt.models import create_model  # noqa: E402
@@ -125,9 +125,9 @@ def test_g_wins_only_when_both_conditions_hold() -> None:
         return {"key": key, "accuracy": acc, "latency": {"1": {"p50_ms": p50}}}
 
     rows = [row("a", 0.90, 4.0), row("e", 0.90, 1.0), row("g-openvino", 0.898, 0.5)]
-    summary = peers_lib.summarize(rows, [1])
+    summary = peers_measure.summarize(rows, [1])
     assert summary["speedup_vs_best_peer"]["1"] == pytest.approx(2.0)
     assert summary["best_peer"]["1"] == "e" and summary["target_met"]
     assert summary["g_per_batch_size"]["runtime"] == {"1": "g-openvino"}
     rows[-1]["accuracy"] = 0.894  # 0.6 points lost
-    assert not peers_lib.summarize(rows, [1])["target_met"]
+    assert not peers_measure.summarize(rows, [1])["target_met"]
