@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from cnnopt.data.base import TensorData
 from cnnopt.errors import CnnoptError
 from cnnopt.search.baseline_training import MIN_EPOCHS, affordable_epochs, measure_images_per_s
+from cnnopt.search.budget import Budget
 from cnnopt.search.evaluate_candidate import finetune_plan
-from cnnopt.search.optimize import Budget
 
 
 def _data(n: int) -> TensorData:

@@ -4,8 +4,9 @@
 point; the CLI's `cnnopt optimize` calls it.
 """
 
+from cnnopt.search.budget import Budget
 from cnnopt.search.evaluate_candidate import Target
-from cnnopt.search.optimize import Budget, Result, optimize
+from cnnopt.search.optimize import Result, optimize
 from cnnopt.search.pareto import KNEE_METHOD, knee_point, pareto_front
 from cnnopt.search.robustness import RobustnessSettings
 from cnnopt.search.select import Constraints, recommend

@@ -18,14 +18,13 @@ import torch
 from rich.console import Console
 from torch import nn
 
-from cnnopt.errors import CnnoptError
 from cnnopt.fileio import atomic_path, ensure_dir, remove_stale_temps, write_json
 from cnnopt.record import Record
 from cnnopt.search import study as study_mod
 from cnnopt.search.baseline_training import fit_baseline
+from cnnopt.search.budget import Budget
 from cnnopt.search.cache import ModelCache
 from cnnopt.search.evaluate_candidate import (
-    FINETUNE_IMAGES,
     CandidateEvaluator,
     Target,
     finetune_plan,
@@ -35,50 +34,6 @@ from cnnopt.search.results import build_results, summary_line, write_results
 from cnnopt.search.robustness import RobustnessSettings, settings_dict
 from cnnopt.search.select import Constraints
 from cnnopt.search.space import SearchSpace
-
-
-@dataclass
-class Budget:
-    """How a run spends its time: baseline training first (capped), then the trials, and a
-    reserve for what follows them (test accuracy, robustness and export of the front)."""
-
-    trials: int = 16
-    time_budget_s: float | None = None  # whole run incl. baseline training; None = no limit
-    # Per pruned/low-rank intermediate and per QAT: epochs over the fine-tuning images.
-    # None: about `finetune_images` images in all (a subset of a big set, passes over a small).
-    finetune_epochs: float | None = None
-    finetune_images: int | None = FINETUNE_IMAGES  # None: the whole training set
-    baseline_epochs: float | None = None  # None: the dataset's default, fewer if time is short
-    baseline_time_limit_s: float | None = 240.0
-    baseline_share: float = 0.35  # of time_budget_s at most for the baseline
-    finish_share: float = 0.1  # of time_budget_s kept for after the trials
-    workers: int = 1
-
-    def validate(self) -> None:
-        if self.trials < 1 or self.workers < 1:
-            raise CnnoptError("trials and workers must be >= 1", "e.g. --trials 16 --workers 1")
-        if self.time_budget_s is not None and self.time_budget_s <= 0:
-            raise CnnoptError("time budget must be > 0 seconds", "e.g. --time-budget 600")
-        if self.finetune_epochs is not None and self.finetune_epochs <= 0:
-            raise CnnoptError("fine-tuning epochs must be > 0", "e.g. --finetune-epochs 1")
-        if self.finetune_images is not None and self.finetune_images < 1:
-            raise CnnoptError("fine-tuning images must be >= 1", "e.g. --finetune-images 20000")
-        for name, share in (("baseline", self.baseline_share), ("finish", self.finish_share)):
-            if not 0 < share < 1:
-                raise CnnoptError(f"{name}_share must be in (0, 1), got {share}", "e.g. 0.35")
-
-    def baseline_seconds(self) -> float | None:
-        """The most the baseline training may take: its own cap, and a share of the run."""
-        limits = [self.baseline_time_limit_s]
-        if self.time_budget_s:
-            limits.append(self.baseline_share * self.time_budget_s)
-        return min((x for x in limits if x is not None), default=None)
-
-    def trials_deadline(self, started: float) -> float | None:
-        """When to stop starting trials, leaving time to finish the front."""
-        if not self.time_budget_s:
-            return None
-        return started + self.time_budget_s * (1 - self.finish_share)
 
 
 @dataclass
