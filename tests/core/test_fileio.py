@@ -6,6 +6,7 @@ import json
 import os
 import stat
 
+import numpy as np
 import pytest
 
 from cnnopt.errors import CnnoptError
@@ -59,12 +60,19 @@ def test_json_handles_numpy_and_tensors(tmp_path):
 
 
 def test_outputs_get_normal_permissions(tmp_path):
+    """Also for writers that recreate the file themselves, as safetensors does (0600)."""
+    from safetensors.numpy import save_file
+
     old = os.umask(0o022)
     try:
         target = write_text(tmp_path / "r.txt", "x")
+        weights = tmp_path / "w.safetensors"
+        with atomic_path(weights) as tmp:
+            save_file({"w": np.zeros(2, np.float32)}, str(tmp))
     finally:
         os.umask(old)
     assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    assert stat.S_IMODE(weights.stat().st_mode) == 0o644
 
 
 def test_remove_stale_temps_keeps_finished_files(tmp_path):
