@@ -4,22 +4,10 @@ from __future__ import annotations
 
 import gzip
 import pickle
-import struct
 from pathlib import Path
 
 import numpy as np
-
-IDX_NAMES = {
-    "train_images": "train-images-idx3-ubyte",
-    "train_labels": "train-labels-idx1-ubyte",
-    "test_images": "t10k-images-idx3-ubyte",
-    "test_labels": "t10k-labels-idx1-ubyte",
-}
-
-
-def idx_bytes(array: np.ndarray, magic: int) -> bytes:
-    header = struct.pack(">I", magic) + struct.pack(f">{array.ndim}I", *array.shape)
-    return header + array.astype(np.uint8).tobytes()
+from idx_format import IDX_NAMES, idx_bytes
 
 
 def write_idx(path: Path, array: np.ndarray, magic: int, gz: bool = False) -> Path:

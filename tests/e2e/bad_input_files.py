@@ -12,28 +12,13 @@ import io
 import json
 import pickle
 import shutil
-import struct
 import tarfile
 from pathlib import Path
 
 import numpy as np
 import torch
-
-IMAGES, LABELS = 0x803, 0x801
-MNIST_NAMES = {
-    "train_images": "train-images-idx3-ubyte",
-    "train_labels": "train-labels-idx1-ubyte",
-    "test_images": "t10k-images-idx3-ubyte",
-    "test_labels": "t10k-labels-idx1-ubyte",
-}
-
-
-def idx_bytes(array: np.ndarray, magic: int) -> bytes:
-    return (
-        struct.pack(">I", magic)
-        + struct.pack(f">{array.ndim}I", *array.shape)
-        + (array.astype(np.uint8).tobytes())
-    )
+from idx_format import IDX_NAMES as MNIST_NAMES
+from idx_format import IMAGES, LABELS, idx_bytes
 
 
 def mnist_dir(directory: Path, n_train: int = 20, n_test: int = 10) -> Path:
