@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "file size before/after. Writes the artifact, weights and recipe to --out.",
     )
     add_model_argument(p)
-    p.add_argument("--dataset", required=True, help="dataset name (see `cnnopt datasets`)")
+    p.add_argument("--dataset", required=True, help="dataset name (see `cnnopt data list`)")
     p.add_argument("--data-dir", default="data", help="where datasets live (default: data)")
     p.add_argument("--mode", default="int8_static", choices=MODES, help="default: int8_static")
     p.add_argument(
