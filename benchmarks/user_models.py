@@ -32,7 +32,7 @@ import user_archs  # noqa: E402
 DATA = ["--dataset", "digits"]
 INPUT = ["--input", "1x16x16"]
 RECIPES = {
-    "lowrank": "steps:\n  - transform: lowrank\n    ratio: 0.5\n",
+    "lowrank": "steps:\n  - transform: lowrank\n    rank_ratio: 0.5\n",
     "fuse": "steps:\n  - transform: fuse\n",
 }
 
@@ -214,6 +214,7 @@ def main() -> None:
     parser.add_argument("--only", help="comma list of architecture names")
     parser.add_argument("--optimize", action="store_true", help="also run a short optimize")
     parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument("--steps", help="comma list of step names to run (train always runs)")
     args = parser.parse_args()
     out = Path(args.out).resolve()
     names = args.only.split(",") if args.only else list(user_archs.ARCHITECTURES)
@@ -222,6 +223,8 @@ def main() -> None:
         work = out / name
         table[name] = {}
         for step, argv, model_dir in steps_for(name, work, args.optimize):
+            if args.steps and step != "train" and step not in args.steps.split(","):
+                continue
             result = run_step(argv, args.timeout)
             if result["rc"] == 0 and model_dir is not None:
                 check = check_outputs(model_dir, name)
