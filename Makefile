@@ -1,4 +1,6 @@
-# Two commands a new user needs: `make demo` and `make test`. Both are idempotent.
+# Two commands a new user needs: `make demo` and `make test`. Both are idempotent and do all
+# the set-up: the virtual environment, the Python packages, and the Debian packages (Fashion-MNIST,
+# Chromium) when this user may install them (tools/system-packages.sh says what it did).
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -6,7 +8,7 @@ PIP    := $(VENV)/bin/pip
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test setup data lint clean
+.PHONY: demo test setup system data lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,13 +20,17 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+system:
+	@sh tools/system-packages.sh
+
 data: setup
 	$(VENV)/bin/cnnopt data fetch fashion-mnist || echo "Fashion-MNIST not available: commands fall back to the bundled digits set where asked to."
 
-demo: setup data
+# Without Fashion-MNIST (not installable, no network) the demo says so and runs on digits.
+demo: setup system
 	$(VENV)/bin/cnnopt optimize
 
-test: setup
+test: setup system
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
 
 lint: setup

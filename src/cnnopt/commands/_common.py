@@ -7,9 +7,9 @@ import json
 import sys
 from typing import Any
 
-from rich.console import Console
+from cnnopt.terminal import make_console
 
-console = Console(stderr=True)
+console = make_console()
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:

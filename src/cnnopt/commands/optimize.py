@@ -1,7 +1,8 @@
 """`cnnopt optimize`: search recipes, print the Pareto front, export the recommended model.
 
 With no arguments it runs the demo: the default model on the default dataset, a baseline
-trained first, and a budget that finishes in about ten minutes on two cores.
+trained first, and an 8-minute budget, so it ends within ten minutes on two cores. Where the
+default dataset is missing it says so and runs on the bundled digits set.
 """
 
 from __future__ import annotations
@@ -11,8 +12,12 @@ from typing import Any
 
 from cnnopt.commands._common import add_json_flag, positive_float, positive_int, print_json
 
+# The demo's fallback when the default dataset is neither installed nor downloadable.
+FALLBACK_DATASET = "digits"
 DEFAULT_TRIALS = 40  # an upper bound: the default --time-budget usually ends the search
-DEFAULT_TIME_BUDGET_S = 600.0
+# 8 minutes: the finishing stage (test accuracy, attacks, export) and start-up come on top, and
+# the demo must end within 10 minutes on hosts slower than ours (one took 9 min 37 s at 600 s).
+DEFAULT_TIME_BUDGET_S = 480.0
 
 
 def _csv(text: str) -> tuple[str, ...]:
@@ -69,7 +74,8 @@ def register(sub: Any) -> None:
         "--time-budget",
         type=positive_float,
         default=DEFAULT_TIME_BUDGET_S,
-        help="seconds for the whole run incl. baseline training (default 600)",
+        help="seconds for the whole run incl. baseline training "
+        f"(default {DEFAULT_TIME_BUDGET_S:.0f})",
     )
     g.add_argument("--prune-ratios", type=_floats, default=(0.0, 0.3, 0.5, 0.7))
     g.add_argument(
@@ -162,10 +168,22 @@ def run(args: argparse.Namespace) -> int:
     )
     robustness.validate()
     from cnnopt.data import load_dataset
+    from cnnopt.errors import CnnoptError
 
     default_model, default_dataset = _defaults()
     dataset = args.dataset or default_dataset
-    train = load_dataset(dataset, "train", args.data_dir)
+    try:
+        train = load_dataset(dataset, "train", args.data_dir)
+    except CnnoptError as exc:
+        if args.dataset is not None or dataset == FALLBACK_DATASET:
+            raise
+        # The demo must run on any machine: a missing default dataset is not worth failing for.
+        console.print(
+            f"{exc.message.split(' (')[0]}: the demo runs on the bundled {FALLBACK_DATASET} "
+            "set instead (for Fashion-MNIST: apt install dataset-fashion-mnist)"
+        )
+        dataset = FALLBACK_DATASET
+        train = load_dataset(dataset, "train", args.data_dir)
     val = load_dataset(dataset, "val", args.data_dir)
     test = load_dataset(dataset, "test", args.data_dir)
     if args.train_subset:
@@ -209,5 +227,6 @@ def run(args: argparse.Namespace) -> int:
         print_json(result.results)
     else:
         console.print(f"report: {result.out_dir / 'report.html'}")
-        print(result.summary)
+        if args.no_progress:  # with progress on, the search already printed its closing line
+            print(result.summary)
     return 0 if result.recommended.get("index") is not None else 1

@@ -44,7 +44,12 @@ def front_table(records: list[Record], limit: int = 12) -> Table:
 
 
 class SearchDisplay:
-    """Owns the rich Live region; `update(done, records)` after each finished trial."""
+    """Owns the rich Live region; `update(done, records)` after each finished trial.
+
+    A log file or CI console is not a terminal: a Live region there leaves blank lines and
+    frames cut to 80 columns. So off a terminal each finished trial is one plain line, and the
+    front table is printed once, at the end, at a width that fits it.
+    """
 
     def __init__(self, total: int, console: Console, enabled: bool = True) -> None:
         self.enabled = enabled
@@ -60,11 +65,18 @@ class SearchDisplay:
         self.task = self.progress.add_task("search", total=total)
         self.table: Any = Table()
         self.live: Live | None = None
+        self.total = total
+        self._logged = -1  # records already announced as plain lines
 
     @contextlib.contextmanager
     def running(self) -> Iterator[SearchDisplay]:
         if not self.enabled:
             yield self
+            return
+        if not self.console.is_terminal:
+            yield self
+            if self._logged >= 0:
+                self.console.print(self.table, width=max(self.console.width, 140))
             return
         with Live(self._render(), console=self.console, refresh_per_second=4) as live:
             self.live = live
@@ -76,6 +88,26 @@ class SearchDisplay:
         self.table = front_table(records)
         if self.live is not None:
             self.live.update(self._render())
+        elif self.enabled and not self.console.is_terminal:
+            self._log_new(done, records)
+
+    def _log_new(self, done: int, records: list[Record]) -> None:
+        """One line per record not yet announced: trial count, candidate, accuracy, latency."""
+        for record in records[max(self._logged, 0) :]:
+            if record.status == "ok":
+                text = (
+                    f"{(record.accuracy or 0) * 100:.2f}% val, "
+                    f"{record.latency_ms_p50 or 0:.3g} ms p50"
+                )
+            else:
+                text = f"failed: {(record.error or '')[:160]}"
+            self.console.print(
+                f"trial {record.extra.get('trial', '?')} ({done}/{self.total} done): "
+                f"{record.name}: {text}",
+                soft_wrap=True,
+                highlight=False,
+            )
+        self._logged = len(records)
 
     def _render(self) -> Group:
         return Group(self.progress, self.table)

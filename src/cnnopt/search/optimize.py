@@ -34,6 +34,7 @@ from cnnopt.search.results import build_results, summary_line, write_results
 from cnnopt.search.robustness import RobustnessSettings, settings_dict
 from cnnopt.search.select import Constraints
 from cnnopt.search.space import SearchSpace
+from cnnopt.terminal import make_console
 
 
 @dataclass
@@ -89,7 +90,7 @@ def optimize(
     budget.validate()
     constraints.validate()
     robustness.validate()
-    console = console or Console(stderr=True, quiet=not progress)
+    console = console or make_console(quiet=not progress)
     out_dir = ensure_dir(out)
     if resume:
         remove_stale_temps(out_dir)

@@ -21,14 +21,22 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from cnnopt.terminal import make_console
+
 
 class TrainProgress:
-    """A rich bar over all optimizer steps with loss, accuracy, images/s and LR; or nothing."""
+    """A rich bar over all optimizer steps with loss, accuracy, images/s and LR; or nothing.
 
-    def __init__(self, total_steps: int, enabled: bool) -> None:
+    On a terminal the bar redraws in place. Redirected to a file or a CI log it would leave
+    its last frame cut to 80 columns ("1338/…"), so there only the per-epoch lines are printed,
+    one plain line each.
+    """
+
+    def __init__(self, total_steps: int, enabled: bool, console: Console | None = None) -> None:
         self._progress: Progress | None = None
         self._task = None
-        if enabled:
+        self._console = (console or make_console()) if enabled else None
+        if self._console is not None and self._console.is_terminal:
             self._progress = Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
@@ -36,7 +44,7 @@ class TrainProgress:
                 TextColumn("{task.fields[stats]}"),
                 TimeElapsedColumn(),
                 TimeRemainingColumn(),
-                console=Console(stderr=True),
+                console=self._console,
                 transient=False,
             )
             self._task = self._progress.add_task("train", total=total_steps, stats="")
@@ -61,8 +69,8 @@ class TrainProgress:
         )
 
     def log(self, message: str) -> None:
-        if self._progress is not None:
-            self._progress.console.print(message)
+        if self._console is not None:
+            self._console.print(message, soft_wrap=True, highlight=False)
 
 
 class InterruptFlag:

@@ -272,10 +272,15 @@ def _diverged(value: float, step: int, steps_per_epoch: int, config: TrainConfig
     )
 
 
+def _epochs_text(epochs: float) -> str:
+    """7 for whole epochs, 6.25 for a time-trimmed last one (not 6.2523)."""
+    return f"{epochs:.0f}" if abs(epochs - round(epochs)) < 5e-3 else f"{epochs:.2f}"
+
+
 def _describe_row(row: dict[str, Any], epochs: int) -> str:
     val = f"  val {row['val_acc']:.2%}" if row["val_acc"] is not None else ""
     return (
-        f"epoch {row['epoch']:g}/{epochs}  loss {row['train_loss']:.4f}  "
+        f"epoch {_epochs_text(row['epoch'])}/{epochs}  loss {row['train_loss']:.4f}  "
         f"train {row['train_acc']:.2%}{val}  {row['images_per_s']:,.0f} img/s  "
         f"{row['seconds']:.1f}s"
     )
