@@ -22,6 +22,7 @@ from torch import nn
 from cnnopt.data.base import TensorData, split_train_val
 from cnnopt.data.loader import iterate_batches, num_batches
 from cnnopt.errors import CnnoptError
+from cnnopt.outputs import select_output
 from cnnopt.train.checkpoint import load_checkpoint, save_checkpoint
 from cnnopt.train.config import TrainConfig
 from cnnopt.train.optim import build_optimizer, build_scheduler
@@ -136,7 +137,7 @@ def train(
                 with torch.autocast(
                     device.type, autocast_dtype, enabled=autocast_dtype is not None
                 ):
-                    logits = model(inputs)
+                    logits = select_output(model(inputs), model)
                 loss = F.cross_entropy(
                     logits.float(), labels, label_smoothing=config.label_smoothing
                 )
