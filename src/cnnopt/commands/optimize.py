@@ -9,7 +9,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from cnnopt.commands._common import add_json_flag, positive_float, positive_int, print_json
+from cnnopt.commands._common import (
+    add_json_flag,
+    add_output_argument,
+    positive_float,
+    positive_int,
+    print_json,
+)
 
 DEFAULT_TRIALS = 40  # an upper bound: the default --time-budget usually ends the search
 DEFAULT_TIME_BUDGET_S = 600.0
@@ -119,6 +125,7 @@ def register(sub: Any) -> None:
         "--out", default="runs/optimize", help="output directory (default runs/optimize)"
     )
     p.add_argument("--no-progress", action="store_true", help="no live display")
+    add_output_argument(p)
     add_json_flag(p)
     p.set_defaults(func=run)
 
@@ -204,6 +211,7 @@ def run(args: argparse.Namespace) -> int:
         model_name=name,
         seed=args.seed,
         progress=not args.no_progress and not args.json,
+        output=args.output,
     )
     if args.json:
         print_json(result.results)
