@@ -74,8 +74,8 @@ def set_output(model: nn.Module, output: OutputSpec | int | str | None) -> nn.Mo
 
 def output_spec(source: Any) -> OutputSpec:
     """The spec a model (or anything carrying one) asks for; the default rule otherwise."""
-    if isinstance(source, OutputSpec):
-        return source
+    if source is None or isinstance(source, OutputSpec | int | str):
+        return OutputSpec.parse(source)
     spec = getattr(source, ATTRIBUTE, None)
     return spec if isinstance(spec, OutputSpec) else OutputSpec()
 
