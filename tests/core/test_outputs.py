@@ -112,9 +112,7 @@ def test_nested_or_non_tensor_outputs_are_refused_plainly() -> None:
         flatten_outputs(None)
 
 
-names = st.lists(
-    st.text("abcdefgh_", min_size=1, max_size=6), min_size=1, max_size=5, unique=True
-)
+names = st.lists(st.text("abcdefgh_", min_size=1, max_size=6), min_size=1, max_size=5, unique=True)
 
 
 @given(keys=names, data=st.data())

@@ -178,3 +178,12 @@ def test_a_checkpoint_remembers_the_choice_and_keeps_its_keys(saver, tmp_path) -
     x = torch.randn(2, 1, 16, 16)
     with torch.no_grad():
         torch.testing.assert_close(loaded(x)["aux"], model(x)["aux"])
+
+
+def test_rewrite_compares_every_output_shape_of_a_dict_model() -> None:
+    """The pool rewrite checks that a smaller window keeps every output's shape."""
+    from cnnopt.transforms.rewrite import _shape_after
+
+    model = build("dict_output")
+    shapes = _shape_after(model, torch.randn(2, 1, 16, 16), model.stage1[0])
+    assert shapes == [(2, 16, 16, 16), (2, 10), (2, 10)]
