@@ -76,11 +76,14 @@ def test_parse_reads_digits_as_indices_and_other_text_as_keys() -> None:
 
 def test_the_choice_travels_with_copies_but_not_into_the_state_dict() -> None:
     import copy
+    import pickle
 
     model = nn.Linear(3, 3)
     keys = list(model.state_dict())
     set_output(model, "aux")
     assert output_spec(copy.deepcopy(model)) == OutputSpec("aux")
+    # the search's spawned workers get the model pickled
+    assert output_spec(pickle.loads(pickle.dumps(model))) == OutputSpec("aux")
     assert list(model.state_dict()) == keys
     set_output(model, None)
     assert output_spec(model).is_default
