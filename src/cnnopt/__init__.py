@@ -28,6 +28,9 @@ _EXPORTS = {
     "Recipe": "cnnopt.recipe",
     "apply_recipe": "cnnopt.recipe",
     "optimize": "cnnopt.search",
+    "OutputSpec": "cnnopt.outputs",
+    "set_output": "cnnopt.outputs",
+    "select_output": "cnnopt.outputs",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

@@ -20,6 +20,7 @@ from cnnopt.bench.progress import progress_bar
 from cnnopt.data.base import TensorData
 from cnnopt.data.loader import iterate_batches, num_batches
 from cnnopt.errors import CnnoptError
+from cnnopt.outputs import OutputSpec, select_output
 from cnnopt.record import Record
 
 TOP5_MIN_CLASSES = 6  # top-5 of five classes or fewer is always 100%: not worth reporting
@@ -116,11 +117,14 @@ def evaluate(
     batch_size: int = 256,
     tta_flip: bool = False,
     progress: bool = False,
+    output: int | str | None = None,
 ) -> EvalResult:
     """Top-1 (and top-5 for > 5 classes), per-class P/R/F1 and the confusion matrix.
 
     An nn.Module runs in eval mode under no_grad and gets its previous mode back afterwards;
     anything else is called as `fn(batch) -> logits` (a Predictor from any runtime).
+    `output` picks the prediction of a model returning a tuple/dict (default: the choice
+    recorded on the model by `set_output`, else the first tensor / the "logits" key).
     """
     if batch_size < 1:
         raise CnnoptError(f"batch size must be >= 1, got {batch_size}", "use e.g. 256")
@@ -135,13 +139,17 @@ def evaluate(
     was_training = module.training if module is not None else False
     if module is not None:
         module.eval()
+    fn = model_or_predictor
+    if output is not None:
+        spec = OutputSpec.parse(output)
+        fn = lambda x: select_output(model_or_predictor(x), spec)  # noqa: E731
     confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64)
     top5 = 0 if num_classes >= TOP5_MIN_CLASSES else None
     bar = progress_bar(progress, num_batches(data, batch_size), "evaluating")
     try:
         with torch.no_grad(), bar as advance:
             for images, labels in iterate_batches(data, batch_size):
-                logits = _logits(model_or_predictor, images, tta_flip)
+                logits = _logits(fn, images, tta_flip)
                 if logits.shape[1] != num_classes:
                     raise CnnoptError(
                         f"the model outputs {logits.shape[1]} classes but dataset "

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from cnnopt.errors import CnnoptError
+from cnnopt.outputs import select_output
 
 
 def first_conv_in_channels(model: nn.Module) -> int | None:
@@ -52,9 +53,7 @@ def checked_forward(fn: Callable[[torch.Tensor], Any], x: torch.Tensor) -> torch
             "check that the input shape (channels, height, width) matches what the model was "
             "built for, e.g. --input 1x28x28 for a grayscale 28x28 model",
         ) from None
-    if isinstance(out, tuple | list) and out:
-        out = out[0]  # models that return (logits, features) or similar
-    out = torch.as_tensor(out)
+    out = select_output(out, fn)  # (logits, features), {"logits": ...}: see cnnopt.outputs
     if out.ndim != 2 or out.shape[0] != x.shape[0]:
         raise CnnoptError(
             f"the model returned shape {tuple(out.shape)} for a batch of {x.shape[0]}; expected "

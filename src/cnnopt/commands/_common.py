@@ -68,3 +68,26 @@ def input_shape(text: str) -> tuple[int, int, int]:
             f"input shape must be CxHxW with positive sizes, e.g. 3x32x32; got {text!r}"
         )
     return dims  # type: ignore[return-value]
+
+
+def add_output_argument(parser: argparse.ArgumentParser) -> None:
+    """--output for every command that runs a model (see cnnopt.outputs)."""
+    parser.add_argument(
+        "--output",
+        metavar="INDEX|KEY",
+        help="which output of a model that returns a tuple or dict is the prediction "
+        "(default: the first tensor of a tuple, the 'logits' key of a dict)",
+    )
+
+
+def use_output_argument(model: Any, args: argparse.Namespace, input_shape: Any) -> Any:
+    """Check --output (or the choice a checkpoint saved, or the default rule) with one
+    forward pass on a random `input_shape` batch and record it on the model; a choice that
+    does not exist is one clear line here, before any work."""
+    import torch
+
+    from cnnopt.outputs import validate_output
+
+    example = torch.randn(2, *input_shape, generator=torch.Generator().manual_seed(0))
+    validate_output(model, example, getattr(args, "output", None))
+    return model

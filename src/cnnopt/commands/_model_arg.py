@@ -17,6 +17,7 @@ from typing import Any
 from torch import nn
 
 from cnnopt.bench.forward import first_conv_in_channels
+from cnnopt.commands._common import add_output_argument
 from cnnopt.errors import CnnoptError
 
 MODEL_HELP = (
@@ -34,6 +35,7 @@ def add_model_argument(parser: argparse.ArgumentParser, required: bool = True) -
         "--model", required=required, metavar="NAME|CKPT_DIR|FILE.py:FN|FILE.pt", help=MODEL_HELP
     )
     add_pickle_arguments(parser)
+    add_output_argument(parser)
 
 
 def add_pickle_arguments(parser: argparse.ArgumentParser) -> None:

@@ -14,7 +14,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnnopt.commands._common import add_json_flag, console, positive_int, print_json
+from cnnopt.commands._common import (
+    add_json_flag,
+    add_output_argument,
+    console,
+    positive_int,
+    print_json,
+    use_output_argument,
+)
 from cnnopt.errors import CnnoptError
 
 CALIBRATION_SAMPLES = 512  # enough images to rank channels or calibrate ranges, fast to run
@@ -41,6 +48,7 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
         "--model", help="zoo name, checkpoint directory, path/file.py:factory, or .pt state dict"
     )
     add_pickle_arguments(p)
+    add_output_argument(p)
     p.add_argument("--checkpoint", metavar="DIR", help="start from this trained checkpoint")
     p.add_argument("--dataset", help="data for fine-tuning, taylor importance and accuracy")
     p.add_argument("--data-dir", default="data", help="where datasets live (default: data)")
@@ -82,6 +90,7 @@ def run_recipe(args: argparse.Namespace, recipe: Any) -> int:
 
         in_channels = first_conv_in_channels(model) or 3
     shape = train.input_shape if train is not None else (in_channels, 32, 32)
+    use_output_argument(model, args, shape)
     ctx = Context(
         train_data=train,
         val_data=val,
@@ -151,13 +160,14 @@ def measure(model: nn.Module, shape: tuple[int, int, int], val: Any) -> dict[str
 @torch.no_grad()
 def accuracy(model: nn.Module, data: Any, batch_size: int = 256) -> float:
     from cnnopt.data.loader import iterate_batches
+    from cnnopt.outputs import select_output
 
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     correct = 0
     for images, labels in iterate_batches(data, batch_size, device=device):
-        correct += int((model(images).argmax(1) == labels).sum())
+        correct += int((select_output(model(images), model).argmax(1) == labels).sum())
     model.train(was_training)
     return correct / len(data)
 

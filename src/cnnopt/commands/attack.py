@@ -9,7 +9,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from cnnopt.commands._common import add_json_flag, console, positive_int, print_json
+from cnnopt.commands._common import (
+    add_json_flag,
+    console,
+    positive_int,
+    print_json,
+    use_output_argument,
+)
 from cnnopt.commands._model_arg import (
     PICKLE_SUFFIXES,
     add_model_argument,
@@ -96,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     data = load_dataset(args.dataset, split=args.split, root=args.data_dir)
     model = load_model_from_args(args, data.num_classes, data.input_shape[0])
+    use_output_argument(model, args, data.input_shape)
     result = evaluate_robustness(
         model,
         data,

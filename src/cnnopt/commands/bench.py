@@ -11,6 +11,7 @@ from cnnopt.commands._common import (
     positive_float,
     positive_int,
     print_json,
+    use_output_argument,
 )
 from cnnopt.commands._model_arg import add_model_argument, load_model_from_args, model_label
 from cnnopt.errors import CnnoptError, check
@@ -111,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
     check(args.warmup >= 0, f"--warmup must be >= 0, got {args.warmup}", "use e.g. --warmup 5")
     check_output_file(args.out)
     model = load_model_from_args(args, args.num_classes, args.input[0])
+    use_output_argument(model, args, args.input)
     result = benchmark(
         model,
         args.input,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cnnopt.commands._common import add_json_flag, positive_int, print_json
+from cnnopt.commands._common import add_json_flag, positive_int, print_json, use_output_argument
 from cnnopt.commands._model_arg import add_model_argument, load_model_from_args, model_label
 from cnnopt.commands.bench import check_output_file
 from cnnopt.fileio import write_json
@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     check_output_file(args.out)
     data = load_dataset(args.dataset, split=args.split, root=args.data_dir).take(args.limit)
     model = load_model_from_args(args, data.num_classes, data.input_shape[0])
+    use_output_argument(model, args, data.input_shape)
     result = evaluate(
         model, data, batch_size=args.batch_size, tta_flip=args.tta_flip, progress=not args.json
     )

@@ -6,7 +6,13 @@ import argparse
 
 from rich.console import Console
 
-from cnnopt.commands._common import add_json_flag, input_shape, positive_int, print_json
+from cnnopt.commands._common import (
+    add_json_flag,
+    input_shape,
+    positive_int,
+    print_json,
+    use_output_argument,
+)
 from cnnopt.commands._model_arg import add_model_argument, load_model_from_args, model_label
 
 
@@ -42,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
     channels = args.input[0]
     model = load_model_from_args(args, args.num_classes, channels)
+    use_output_argument(model, args, args.input)
     example = torch.randn(1, *args.input, generator=torch.Generator().manual_seed(0))
     result = export_artifacts(model, args.out, example, runtime=args.format, opset=args.opset)
     payload = {"model": model_label(args.model), "out": args.out, **result.__dict__}

@@ -10,7 +10,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from cnnopt.commands._common import add_json_flag, positive_float, positive_int, print_json
+from cnnopt.commands._common import (
+    add_json_flag,
+    add_output_argument,
+    positive_float,
+    positive_int,
+    print_json,
+)
 
 # The demo's fallback when the default dataset is neither installed nor downloadable.
 FALLBACK_DATASET = "digits"
@@ -125,6 +131,7 @@ def register(sub: Any) -> None:
         "--out", default="runs/optimize", help="output directory (default runs/optimize)"
     )
     p.add_argument("--no-progress", action="store_true", help="no live display")
+    add_output_argument(p)
     add_json_flag(p)
     p.set_defaults(func=run)
 
@@ -222,6 +229,7 @@ def run(args: argparse.Namespace) -> int:
         model_name=name,
         seed=args.seed,
         progress=not args.no_progress and not args.json,
+        output=args.output,
     )
     if args.json:
         print_json(result.results)

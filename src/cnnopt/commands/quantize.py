@@ -20,6 +20,7 @@ from cnnopt.commands._common import (
     positive_float,
     positive_int,
     print_json,
+    use_output_argument,
 )
 from cnnopt.commands._model_arg import add_model_argument, load_model_from_args, model_label
 from cnnopt.errors import CnnoptError
@@ -76,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     train = load_dataset(args.dataset, split="train", root=args.data_dir)
     val = load_dataset(args.dataset, split="val", root=args.data_dir).take(args.limit)
     model = load_model_from_args(args, train.num_classes, train.input_shape[0])
+    use_output_argument(model, args, train.input_shape)
     config = _config(args)
     example = val.normalize(val.images[:1])
     float_acc, float_size = _measure(model, example, val, args, progress=not args.json)
@@ -84,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
 
     result = export_artifacts(quantized, out, example, recipe=[config], runtime=args.runtime)
     precision = config.mode if config.mode in ("bf16", "fp16") else "fp32"
-    quant_acc = _accuracy(out / result.files[0], example, val, args, precision)
+    quant_acc = _accuracy(out / result.files[0], example, val, args, precision, output=model)
     payload: dict[str, Any] = {
         "model": model_label(args.model),
         "dataset": args.dataset,
@@ -152,18 +154,21 @@ def _measure(model: Any, example: Any, val: Any, args: Any, progress: bool) -> t
         if progress:
             console.print(f"measuring the float model on {args.runtime} ...")
         result = export_artifacts(model, tmp, example, runtime=args.runtime)
-        return _accuracy(Path(tmp) / result.files[0], example, val, args), _artifact_size(
-            Path(tmp), result.files
-        )
+        accuracy = _accuracy(Path(tmp) / result.files[0], example, val, args, output=model)
+        return accuracy, _artifact_size(Path(tmp), result.files)
 
 
-def _accuracy(path: Path, example: Any, val: Any, args: Any, precision: str = "fp32") -> float:
+def _accuracy(
+    path: Path, example: Any, val: Any, args: Any, precision: str = "fp32", output: Any = None
+) -> float:
     from cnnopt.evaluate import evaluate
+    from cnnopt.outputs import output_spec
     from cnnopt.runtimes.base import build_predictor
 
     predictor = build_predictor(
-        args.runtime, path, example, threads=args.threads, precision=precision
-    )
+        args.runtime, path, example, threads=args.threads, precision=precision,
+        output=output_spec(output),
+    )  # fmt: skip
     return float(evaluate(predictor, val, batch_size=256).accuracy)
 
 

@@ -13,11 +13,13 @@ from typing import Any
 
 from cnnopt.commands._common import (
     add_json_flag,
+    add_output_argument,
     console,
     fraction,
     positive_float,
     positive_int,
     print_json,
+    use_output_argument,
 )
 from cnnopt.errors import CnnoptError
 from cnnopt.fileio import ensure_dir, remove_stale_temps, write_json
@@ -87,6 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="checkpoint directory (default: runs/train/<model>-<dataset>)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     p.add_argument("--overwrite", action="store_true", help="replace a run saved in --out")
+    add_output_argument(p)
     add_json_flag(p)
     p.set_defaults(func=run)
 
@@ -130,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
         in_channels=train_data.input_shape[0],
         width=args.width,
     )
+    use_output_argument(model, args, train_data.input_shape)
     adversarial = None
     if adv_options is not None:
         from cnnopt.robust import AdversarialTraining

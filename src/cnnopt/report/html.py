@@ -120,6 +120,7 @@ def summary_table(results: dict[str, Any]) -> str:
 
 
 def build_html(results: dict[str, Any], images: dict[str, bytes | None]) -> str:
+    from cnnopt.report.markdown import output_line
     from cnnopt.search.results import summary_line
 
     choice = results.get("recommended") or {}
@@ -145,6 +146,7 @@ def build_html(results: dict[str, Any], images: dict[str, bytes | None]) -> str:
 <h1>cnnopt optimize: {_e(results.get("model"))} on {_e(results.get("dataset"))}</h1>
 <p class="summary" id="summary-line">{_e(summary_line(results))}</p>
 <p>How it was chosen ({_e(choice.get("method"))}): {_e(choice.get("reason"))}.</p>
+{f'<p id="output">{_e(output_line(results))}</p>' if output_line(results) else ""}
 <p class="note">{
         ""
         if choice.get("method") == "knee"

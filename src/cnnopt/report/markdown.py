@@ -37,6 +37,17 @@ def robustness_note(results: dict[str, Any]) -> str:
     )
 
 
+def output_line(results: dict[str, Any]) -> str:
+    """Which output of a several-output model was judged ('' for a single-tensor model)."""
+    output = results.get("output")
+    if not output or output == "logits (single output)":
+        return ""
+    return (
+        f"Prediction: the model's {output}; accuracy, parity and latency use it, the "
+        "exported files keep every output."
+    )
+
+
 def markdown_report(results: dict[str, Any]) -> str:
     from cnnopt.search.results import summary_line
 
@@ -48,6 +59,7 @@ def markdown_report(results: dict[str, Any]) -> str:
         "",
         f"Rule: {(results.get('recommended') or {}).get('reason', '')}.",
         "",
+        *([output_line(results), ""] if output_line(results) else []),
         "| trial | candidate | val acc | test acc | robust acc (attack) | p50 ms | size MB "
         "| front |",
         "|---:|---|---:|---:|---|---:|---:|:-:|",

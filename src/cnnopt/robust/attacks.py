@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnopt.errors import CnnoptError
+from cnnopt.outputs import select_output
 
 Logits = Callable[[torch.Tensor], torch.Tensor]
 
@@ -73,7 +74,7 @@ class _Box:
 def _input_gradient(model: Logits, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
-        loss = F.cross_entropy(model(x).float(), y)
+        loss = F.cross_entropy(select_output(model(x), model).float(), y)
         (grad,) = torch.autograd.grad(loss, x)
     return grad
 

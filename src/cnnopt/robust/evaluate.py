@@ -19,6 +19,7 @@ from torch import nn
 from cnnopt.data.base import TensorData
 from cnnopt.data.loader import iterate_batches, num_batches
 from cnnopt.errors import CnnoptError
+from cnnopt.outputs import select_output
 from cnnopt.robust.attacks import AttackConfig, attack, frozen_eval
 
 DEFAULT_ATTACKS = (AttackConfig("fgsm", 0.1), AttackConfig("pgd", 0.1, steps=10))
@@ -73,8 +74,7 @@ def evaluate_robustness(
 
 
 def _logits(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    out = model(x)
-    return torch.as_tensor(out)
+    return select_output(model(x), model)
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from cnnopt.errors import CnnoptError
+from cnnopt.outputs import output_spec, select_output, set_output
 from cnnopt.runtimes._common import (
     check_example,
     check_precision,
@@ -51,6 +52,8 @@ class TorchPredictor(Predictor):
         self.channels_last = channels_last
         self.device = device
         self._autocast = AUTOCAST_DTYPES.get(precision)
+        # Read before torch.compile wraps the module: the prediction among its outputs.
+        self.output = output_spec(getattr(module, "_orig_mod", module))
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, torch.float32)
@@ -62,7 +65,7 @@ class TorchPredictor(Predictor):
             else contextlib.nullcontext()
         )
         with torch_threads(self.threads), torch.inference_mode(), autocast:
-            out = self.model(x)
+            out = select_output(self.model(x), self.output)
         return out.float().cpu()
 
     def describe(self) -> dict[str, Any]:
@@ -116,12 +119,15 @@ def build_eager(
     precision: str = "fp32",
     channels_last: bool = False,
     workdir: Any = None,
+    output: Any = None,
     **options: Any,
 ) -> Predictor:
     """PyTorch eager on CPU. bf16/fp16 run under autocast (weights stay fp32)."""
     reject_options("eager", options)
     example = check_example(example_input)
     module, precision = prepare_module(model, precision, channels_last, "eager")
+    if output is not None:
+        set_output(module, output)  # a private copy: the caller's model is left alone
     predictor = TorchPredictor(
         module,
         runtime="eager",

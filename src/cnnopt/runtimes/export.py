@@ -23,6 +23,7 @@ from torch import nn
 
 from cnnopt.errors import CnnoptError
 from cnnopt.fileio import atomic_path, ensure_dir, write_bytes, write_text
+from cnnopt.outputs import output_spec
 from cnnopt.runtimes.torch_onnx import DEFAULT_OPSET, check_opset, torch_export
 
 FORMATS = ("onnx", "openvino", "safetensors")
@@ -198,7 +199,7 @@ def _check_artifact(model: nn.Module, example: torch.Tensor, path: Path, fmt: st
     from cnnopt.runtimes.parity import check_parity, parity_inputs
 
     runtime = "openvino" if fmt == "openvino" else "onnxruntime"
-    predictor = build_predictor(runtime, path, example)
+    predictor = build_predictor(runtime, path, example, output=output_spec(model))
     # A float artifact that disagrees is a bug: stop. An int8 one is judged by the caller.
     strict = predictor.precision == "fp32" and not getattr(model, "cnnopt_quant", None)
     return check_parity(model, predictor, parity_inputs(example, model), raise_on_fail=strict)

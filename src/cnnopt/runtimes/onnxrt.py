@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from cnnopt.errors import CnnoptError
+from cnnopt.outputs import output_position, output_spec
 from cnnopt.runtimes._common import (
     ModelSource,
     check_example,
@@ -42,6 +43,7 @@ class OrtPredictor(Predictor):
         providers: list[str] | None = None,
         runtime: str = "onnxruntime",
         device: str = "cpu",
+        output: Any = None,
     ) -> None:
         import onnxruntime as ort
 
@@ -67,6 +69,9 @@ class OrtPredictor(Predictor):
                 "re-export the model with `cnnopt export` (opset >= 17)",
             ) from exc
         self.input_name = self.session.get_inputs()[0].name
+        # The file keeps every output (deployment); accuracy and parity use the chosen one.
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        self.output_index = output_position(self.output_names, output)
         self.runtime = runtime
         self.device = device
         self.threads = threads
@@ -76,13 +81,14 @@ class OrtPredictor(Predictor):
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         array = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
-        (out,) = self.session.run(None, {self.input_name: array})[:1]
-        return torch.from_numpy(out)
+        outputs = self.session.run(None, {self.input_name: array})
+        return torch.from_numpy(outputs[self.output_index])
 
     def describe(self) -> dict[str, Any]:
         return {
             **super().describe(),
             "graph_optimization": self.graph_optimization,
+            "output": self.output_names[self.output_index],
             "providers": self.session.get_providers(),
         }
 
@@ -120,6 +126,7 @@ def build_onnxruntime(
     channels_last: bool = False,
     workdir: Any = None,
     graph_optimization: str = "all",
+    output: Any = None,
     **options: Any,
 ) -> Predictor:
     """ONNX Runtime on CPU; `graph_optimization` is disable|basic|extended|all.
@@ -140,6 +147,7 @@ def build_onnxruntime(
         threads=threads,
         precision=ort_precision(precision, model, graph_precision, "onnxruntime"),
         graph_optimization=graph_optimization,
+        output=output if output is not None else output_spec(model),
     )
     check_input(predictor, example)
     return predictor

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from cnnopt.errors import CnnoptError
+from cnnopt.outputs import output_position, output_spec
 from cnnopt.runtimes._common import (
     ModelSource,
     check_example,
@@ -39,7 +40,16 @@ HINTS = ("LATENCY", "THROUGHPUT")
 class OpenVinoPredictor(Predictor):
     runtime = "openvino"
 
-    def __init__(self, path: Path, *, threads: int, precision: str, hint: str, float_hint: str):
+    def __init__(
+        self,
+        path: Path,
+        *,
+        threads: int,
+        precision: str,
+        hint: str,
+        float_hint: str,
+        output: Any = None,
+    ) -> None:
         import openvino as ov
 
         self.core = ov.Core()
@@ -55,6 +65,9 @@ class OpenVinoPredictor(Predictor):
                 f"{path} has {len(self.model.inputs)} inputs; cnnopt runs single-input models",
                 "export a model that takes one image batch",
             )
+        # The file keeps every output (deployment); accuracy and parity use the chosen one.
+        self.output_names = [_port_name(port, i) for i, port in enumerate(self.model.outputs)]
+        self.output_index = output_position(self.output_names, output)
         self.config = {
             "PERFORMANCE_HINT": hint,
             "INFERENCE_NUM_THREADS": threads,
@@ -87,7 +100,7 @@ class OpenVinoPredictor(Predictor):
         array = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
         request = self._request(tuple(array.shape))
         request.infer({0: array})
-        return torch.from_numpy(request.get_output_tensor(0).data.copy())
+        return torch.from_numpy(request.get_output_tensor(self.output_index).data.copy())
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -95,7 +108,16 @@ class OpenVinoPredictor(Predictor):
             "performance_hint": self.config["PERFORMANCE_HINT"],
             "inference_precision_hint": self.config["INFERENCE_PRECISION_HINT"],
             "effective_precision_hint": self.effective_hint,
+            "output": self.output_names[self.output_index],
         }
+
+
+def _port_name(port: Any, index: int) -> str:
+    """An output's tensor name (as exported: logits, output_0, a dict key)."""
+    try:
+        return str(port.get_any_name())
+    except RuntimeError:  # an unnamed output
+        return f"output_{index}"
 
 
 def _is_ir_int8(path: Path) -> bool:
@@ -120,6 +142,7 @@ def build_openvino(
     channels_last: bool = False,
     workdir: Any = None,
     performance_hint: str = "LATENCY",
+    output: Any = None,
     **options: Any,
 ) -> Predictor:
     """OpenVINO CPU. `precision` fp32|bf16|fp16 sets INFERENCE_PRECISION_HINT; int8 comes from
@@ -161,6 +184,7 @@ def build_openvino(
         precision="int8" if graph_precision == "int8" else requested,
         hint=hint,
         float_hint=float_hint,
+        output=output if output is not None else output_spec(model),
     )
     check_input(predictor, example)
     return predictor

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from cnnopt.errors import CnnoptError
+from cnnopt.outputs import select_output
 
 # Minimum share of inputs whose top-1 class must agree, by the predictor's precision.
 MIN_TOP1 = {"fp32": 0.999, "bf16": 0.95, "fp16": 0.97, "int8": 0.97}
@@ -39,7 +40,7 @@ def check_parity(
     torch_model.eval()
     try:
         with torch.no_grad():
-            reference = torch_model(inputs).float()
+            reference = select_output(torch_model(inputs), torch_model).float()
     finally:
         torch_model.train(was_training)
     with torch.no_grad():

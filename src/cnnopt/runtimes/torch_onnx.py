@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from cnnopt.errors import CnnoptError
+from cnnopt.outputs import FlatOutputs, flatten_outputs
 
 MIN_OPSET = 17
 DEFAULT_OPSET = 17
@@ -34,22 +35,43 @@ def torch_export(
     was_training = model.training
     model.eval()
     try:
+        model, names = _named_outputs(model, example)
         try:
-            _legacy_export(model, example, path, opset, dynamic_batch)
+            _legacy_export(model, example, path, opset, dynamic_batch, names)
         except Exception as legacy_error:  # e.g. adaptive pooling the legacy exporter lacks
             try:
-                _dynamo_export(model, example, path, max(opset, 18), dynamic_batch)
+                _dynamo_export(model, example, path, max(opset, 18), dynamic_batch, names)
             except Exception:
                 raise _export_error(legacy_error) from legacy_error
     finally:
         model.train(was_training)
 
 
+def _named_outputs(model: nn.Module, example: torch.Tensor) -> tuple[nn.Module, list[str]]:
+    """The module to export and its ONNX output names: the model itself for one tensor
+    ("logits"), a flat-tuple view for a tuple/dict (names output_N / the dict's keys), so
+    the file keeps every output for deployment."""
+    try:
+        with torch.no_grad():
+            raw = model(example)
+    except Exception:  # the exporter below fails on it too, with its one-line message
+        return model, ["logits"]
+    names, _ = flatten_outputs(raw)
+    if isinstance(raw, torch.Tensor):
+        return model, names
+    return FlatOutputs(model).eval(), names
+
+
 def _legacy_export(
-    model: nn.Module, example: torch.Tensor, path: Path, opset: int, dynamic_batch: bool
+    model: nn.Module,
+    example: torch.Tensor,
+    path: Path,
+    opset: int,
+    dynamic_batch: bool,
+    names: list[str],
 ) -> None:
     """TorchScript exporter: robust for CNNs, and it maps fake-quant ops to QDQ."""
-    axes = {"input": {0: "batch"}, "logits": {0: "batch"}} if dynamic_batch else None
+    axes = {name: {0: "batch"} for name in ["input", *names]} if dynamic_batch else None
     with _quiet(), torch.no_grad():
         torch.onnx.export(
             model,
@@ -58,14 +80,19 @@ def _legacy_export(
             dynamo=False,
             opset_version=opset,
             input_names=["input"],
-            output_names=["logits"],
+            output_names=names,
             dynamic_axes=axes,
             do_constant_folding=True,
         )
 
 
 def _dynamo_export(
-    model: nn.Module, example: torch.Tensor, path: Path, opset: int, dynamic_batch: bool
+    model: nn.Module,
+    example: torch.Tensor,
+    path: Path,
+    opset: int,
+    dynamic_batch: bool,
+    names: list[str],
 ) -> None:
     """torch.export-based exporter: the fallback, it decomposes ops the legacy one refuses."""
     shapes = ({0: torch.export.Dim("batch", min=1, max=65536)},) if dynamic_batch else None
@@ -77,7 +104,7 @@ def _dynamo_export(
             dynamo=True,
             opset_version=opset,
             input_names=["input"],
-            output_names=["logits"],
+            output_names=names,
             dynamic_shapes=shapes,
             optimize=True,
             external_data=False,  # one self-contained file, like the legacy exporter writes

@@ -19,6 +19,7 @@ from rich.console import Console
 from torch import nn
 
 from cnnopt.fileio import atomic_path, ensure_dir, remove_stale_temps, write_json
+from cnnopt.outputs import validate_output
 from cnnopt.record import Record
 from cnnopt.search import study as study_mod
 from cnnopt.search.baseline_training import fit_baseline
@@ -73,12 +74,15 @@ def optimize(
     seed: int = 0,
     progress: bool = True,
     console: Console | None = None,
+    output: Any = None,
 ) -> Result:
     """Search recipes for `model` and return the Pareto front and the recommended candidate.
 
     With train_baseline=True the model is trained first (cached in out/cache, so --resume
     does not train again); pass False for an already trained model. `robustness` sets how
     the front is attacked afterwards (on by default; RobustnessSettings(enabled=False) skips).
+    `output` picks the prediction of a model that returns a tuple/dict (an index or a key,
+    see cnnopt.outputs); by default the first tensor / the "logits" key.
     """
     started = time.time()
     budget, target, constraints = (
@@ -97,6 +101,8 @@ def optimize(
     space = (space or SearchSpace()).restricted_to(available_runtimes())
     space.validate()
     model_name = model_name or type(model).__name__.lower()
+    # One forward pass: a missing output is one line now, not a failure in every candidate.
+    output_desc = validate_output(model, val_data.normalize(val_data.images[:2]), output)
     deadline = budget.trials_deadline(started)
 
     settings = study_mod.StudySettings(
@@ -130,6 +136,7 @@ def optimize(
         "machine": machine_info(),
         "sampler": sampler,
         "robustness": settings_dict(robustness),
+        "output": output_desc,
     }
     study_mod.enqueue_single_techniques(study, space, budget.trials)
 

@@ -26,6 +26,7 @@ from torch import nn
 
 from cnnopt.errors import CnnoptError
 from cnnopt.fileio import atomic_path, ensure_dir, safe_join, write_json
+from cnnopt.outputs import output_spec, set_output
 
 WEIGHTS = "model.safetensors"
 BEST_WEIGHTS = "best.safetensors"
@@ -83,6 +84,8 @@ def save_checkpoint(
         state["trainer_state"] = TRAINER_STATE
     state["weights"] = WEIGHTS
     state.setdefault("model_spec", getattr(model, "cnnopt_spec", None))
+    if not output_spec(model).is_default:  # which of several outputs is the prediction
+        state.setdefault("output", output_spec(model).to_json())
     write_json(directory / STATE, state)
     return directory
 
@@ -160,10 +163,10 @@ def load_model(path: str | Path, which: str = "best") -> nn.Module:
         # Pruned/reshaped by a recipe: the zoo spec alone no longer describes its shapes.
         from cnnopt.recipe import load_applied
 
-        return load_applied(directory)
+        return set_output(load_applied(directory), read_state(directory).get("output"))
     model = load_checkpoint(target, which=which)["model"]
     model.eval()
-    return model
+    return set_output(model, read_state(directory).get("output"))
 
 
 def _model_from_spec(spec: Any, directory: Path) -> nn.Module:

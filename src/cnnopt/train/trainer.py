@@ -22,6 +22,7 @@ from torch import nn
 from cnnopt.data.base import TensorData, split_train_val
 from cnnopt.data.loader import iterate_batches, num_batches
 from cnnopt.errors import CnnoptError
+from cnnopt.outputs import select_output, set_output
 from cnnopt.train.checkpoint import load_checkpoint, save_checkpoint
 from cnnopt.train.config import TrainConfig
 from cnnopt.train.optim import build_optimizer, build_scheduler
@@ -51,6 +52,7 @@ def train(
     extra_loss: ExtraLoss | None = None,
     batch_transform: BatchHook | None = None,
     resume: bool = False,
+    output: int | str | None = None,
 ) -> TrainResult:
     """Train `model` in place and return it with its history.
 
@@ -58,8 +60,12 @@ def train(
     `batch_transform(model, inputs, labels)` rewrites each training batch (adversarial
     training). With `resume=True` the run continues from `config.checkpoint_dir` (from the
     start when that holds no checkpoint yet), with the same batches, LR and RNG draws.
+    `output` picks the prediction of a model returning a tuple/dict (see cnnopt.outputs);
+    it is recorded on the model, so its checkpoint and later stages use the same one.
     """
     config = (config or TrainConfig()).validate()
+    if output is not None:
+        set_output(model, output)
     train_data, val_data = _split(data)
     if resume and not config.checkpoint_dir:
         raise CnnoptError("resume needs a checkpoint directory", "set checkpoint_dir (or --out)")
@@ -136,7 +142,7 @@ def train(
                 with torch.autocast(
                     device.type, autocast_dtype, enabled=autocast_dtype is not None
                 ):
-                    logits = model(inputs)
+                    logits = select_output(model(inputs), model)
                 loss = F.cross_entropy(
                     logits.float(), labels, label_smoothing=config.label_smoothing
                 )

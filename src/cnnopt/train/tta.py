@@ -12,11 +12,13 @@ from torch import nn
 
 from cnnopt.data.base import TensorData
 from cnnopt.data.loader import iterate_batches
+from cnnopt.outputs import select_output
 
 
 def predict_with_flip(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
     """Mean of the logits for the batch and its left-right mirror (NCHW: flip the last dim)."""
-    return 0.5 * (model(inputs) + model(torch.flip(inputs, dims=[-1])))
+    flipped = torch.flip(inputs, dims=[-1])
+    return 0.5 * (select_output(model(inputs), model) + select_output(model(flipped), model))
 
 
 @torch.no_grad()
@@ -37,7 +39,10 @@ def evaluate_accuracy(
         for inputs, labels in iterate_batches(
             data, batch_size, device=device, channels_last=channels_last
         ):
-            logits = predict_with_flip(model, inputs) if flip else model(inputs)
+            if flip:
+                logits = predict_with_flip(model, inputs)
+            else:
+                logits = select_output(model(inputs), model)
             correct += int((logits.argmax(dim=1) == labels).sum())
     finally:
         model.train(was_training)

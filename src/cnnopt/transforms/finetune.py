@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnopt.errors import CnnoptError
+from cnnopt.outputs import select_output
 from cnnopt.transforms.base import Context
 
 # Spatial size used to trace a model when nothing tells us the real one: every zoo model runs
@@ -88,7 +89,7 @@ def distillation_loss(teacher: nn.Module, temperature: float, weight: float) -> 
         model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, logits: torch.Tensor
     ) -> torch.Tensor:
         with torch.no_grad():
-            target = teacher(inputs)
+            target = select_output(teacher(inputs), teacher)
         return weight * kl_to_teacher(logits, target, temperature) * temperature**2
 
     return extra_loss

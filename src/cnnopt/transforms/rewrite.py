@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from cnnopt.errors import CnnoptError
+from cnnopt.outputs import flatten_outputs
 from cnnopt.transforms.base import Context, TransformConfig, register_transform
 from cnnopt.transforms.finetune import (
     example_input,
@@ -225,7 +226,7 @@ def _shape_after(model: nn.Module, example: torch.Tensor, layer: nn.Module) -> l
             out = model(example)
     finally:
         handle.remove()
-    outputs = out if isinstance(out, tuple | list) else [out]
+    _, outputs = flatten_outputs(out)  # a tensor, a tuple or a dict of them
     return shapes + [tuple(o.shape) for o in outputs]
 
 

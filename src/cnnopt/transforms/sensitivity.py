@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from cnnopt.outputs import output_spec
 from cnnopt.transforms.quant_calib import quantizable_nodes, quantize_onnx
 
 
@@ -31,13 +32,13 @@ class MixedResult:
     within_budget: bool = True
 
 
-def ort_accuracy(onnx_bytes: bytes, data: Any, workdir: Path) -> float:
+def ort_accuracy(onnx_bytes: bytes, data: Any, workdir: Path, output: Any = None) -> float:
     from cnnopt.evaluate import evaluate
     from cnnopt.runtimes.onnxrt import OrtPredictor
 
     path = workdir / "candidate.onnx"
     path.write_bytes(onnx_bytes)
-    predictor = OrtPredictor(path, threads=torch.get_num_threads(), precision="int8")
+    predictor = OrtPredictor(path, threads=torch.get_num_threads(), precision="int8", output=output)
     return float(evaluate(predictor, data, batch_size=256).accuracy)
 
 
@@ -73,9 +74,9 @@ def mixed_precision(
                 cache_dir=work,
                 progress=progress,
             )
-            return ort_accuracy(graph, val_data, work)
+            return ort_accuracy(graph, val_data, work, output_spec(model))
 
-        float_acc = ort_accuracy(fp32, val_data, work)
+        float_acc = ort_accuracy(fp32, val_data, work, output_spec(model))
         full = int8_accuracy([])
         result = MixedResult(float_acc, full, full)
         if _drop(float_acc, full) <= budget_points:
