@@ -68,3 +68,22 @@ def input_shape(text: str) -> tuple[int, int, int]:
             f"input shape must be CxHxW with positive sizes, e.g. 3x32x32; got {text!r}"
         )
     return dims  # type: ignore[return-value]
+
+
+# After "<runtime> crashed with SIGSEGV while compiling the model": what the user can do.
+RUNTIME_CRASH_HINT = (
+    "the runtime failed in its native code, not on your input: try another --runtime or "
+    "--precision, or report it to the runtime's authors"
+)
+DEFAULT_TIMEOUT_S = 900.0
+
+
+def add_timeout_flag(parser: argparse.ArgumentParser) -> None:
+    """The limit on the isolated child that builds and runs the model (a hung runtime)."""
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"stop a runtime that hangs after this long (default {DEFAULT_TIMEOUT_S:g})",
+    )

@@ -139,9 +139,9 @@ def child_main(fd: int, parent: int) -> None:
             message = conn.recv_bytes()
         except (EOFError, OSError):
             return
-        _STAGES[:] = ["start"]
         try:
-            fn, args, kwargs = pickle.loads(message)
+            fn, args, kwargs, first_stage = pickle.loads(message)
+            _STAGES[:] = [first_stage]
             reply: Any = ("ok", fn(*args, **kwargs))
             data = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:

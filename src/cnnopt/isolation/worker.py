@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -43,8 +43,11 @@ STAGE_WORDS = {
 class ChildCrashed(Exception):
     """The child ended without answering: a signal, a time limit, or an unexpected exit."""
 
-    def __init__(self, reason: str, stage: str, stderr: list[str], log: Path | None) -> None:
+    def __init__(
+        self, reason: str, stage: str, stderr: list[str], log: Path | None, timed_out: bool = False
+    ) -> None:
         self.reason, self.stage, self.stderr, self.log = reason, stage, stderr, log
+        self.timed_out = timed_out
         super().__init__(self.describe())
 
     def describe(self) -> str:
@@ -157,19 +160,20 @@ class Worker:
         *args: Any,
         timeout_s: float | None = None,
         on_stage: Callable[[str], None] | None = None,
+        stage: str = "start",
         **kwargs: Any,
     ) -> Any:
-        """`fn(*args, **kwargs)` in the child. Raises ChildCrashed when the child dies or runs
-        past `timeout_s` (it is killed; the next call starts a new one), and re-raises what
-        `fn` raised, its child traceback attached as a note."""
+        """`fn(*args, **kwargs)` in the child, which starts in stage `stage`. Raises
+        ChildCrashed when the child dies or runs past `timeout_s` (it is killed; the next call
+        starts a new one), and re-raises what `fn` raised, its child traceback attached."""
         if not self.alive:
             self.close()
             self.start()
         assert self._conn is not None
         offset = self._log_size()
         deadline = time.monotonic() + timeout_s if timeout_s else None
-        send_message(self._conn, (fn, args, kwargs))
-        reply = self._wait(deadline, "start", offset, on_stage, timeout_s)
+        send_message(self._conn, (fn, args, kwargs, stage))
+        reply = self._wait(deadline, stage, offset, on_stage, timeout_s)
         if reply[0] == "ok":
             return reply[1]
         blob, summary, text = reply[1:]
@@ -197,7 +201,7 @@ class Worker:
                 limit = f"{timeout_s:g} s" if timeout_s else "its start limit"
                 reason = f"time limit: still running after {limit} (killed)"
                 stack = [r for r in stderr_tail(self.log, offset) if not r.startswith("Fatal")]
-                raise ChildCrashed(reason, stage_name, stack, self.log)
+                raise ChildCrashed(reason, stage_name, stack, self.log, timed_out=True)
             try:
                 if not self._conn.poll(left):
                     continue
@@ -301,24 +305,62 @@ def run_isolated(
     what: str,
     hint: str,
     timeout_s: float | None = None,
+    new_files_in: str | Path | None = None,
+    progress: bool = False,
+    stage: str = "start",
     **kwargs: Any,
 ) -> Any:
     """`fn(*args, **kwargs)` in a one-off child; a crash or hang there becomes one CnnoptError
-    ("<what> crashed (SIGSEGV) while compiling the model; <hint>; its last output: ...")."""
-    with Worker() as worker:
+    ("<what> crashed with SIGSEGV (...) while compiling the model; <hint>; its last output:
+    ..."). Files the crashed child wrote under `new_files_in` are removed, so a failed command
+    leaves no partial output. `progress`: a spinner on stderr naming the child's stage."""
+    folder = Path(new_files_in) if new_files_in is not None else None
+    existed = folder is not None and folder.exists()
+    before = _files(folder)
+    with Worker() as worker, _spinner(progress, what) as on_stage:
         try:
-            return worker.call(fn, *args, timeout_s=timeout_s, **kwargs)
+            return worker.call(
+                fn, *args, timeout_s=timeout_s, on_stage=on_stage, stage=stage, **kwargs
+            )
         except ChildCrashed as exc:
-            last = f"; its last output: {exc.stderr[0][:200]}" if exc.stderr else ""
+            _remove_new(folder, before, existed)
             doing = STAGE_WORDS.get(exc.stage, exc.stage)
-            raise CnnoptError(f"{what} {_verb(exc.reason)} while {doing}", hint + last) from None
+            if exc.timed_out:
+                message = f"{what} hung while {doing} (stopped after {timeout_s:g} s)"
+                hint += "; or allow more time with --timeout"
+            elif exc.reason.startswith("killed"):
+                message = f"{what} was {exc.reason} while {doing}"
+            else:
+                message = f"{what} crashed with {exc.reason} while {doing}"
+            if exc.stderr and not exc.timed_out:
+                hint += f"; its last output: {' at '.join(exc.stderr[:2])[:240]}"
+            raise CnnoptError(message, hint) from None
         except ChildStartError as exc:
             raise CnnoptError(str(exc), "run it again; if it persists, report a bug") from None
 
 
-def _verb(reason: str) -> str:
-    if reason.startswith("time limit"):
-        return "hung (" + reason.removeprefix("time limit: ") + ")"
-    if reason.startswith("killed"):
-        return "was " + reason
-    return f"crashed ({reason})"
+@contextlib.contextmanager
+def _spinner(enabled: bool, what: str) -> Iterator[Callable[[str], None] | None]:
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(f"{what}: starting") as status:
+        yield lambda name: status.update(f"{what}: {STAGE_WORDS.get(name, name)}")
+
+
+def _files(folder: Path | None) -> set[Path]:
+    return {p for p in folder.rglob("*") if p.is_file()} if folder and folder.exists() else set()
+
+
+def _remove_new(folder: Path | None, before: set[Path], existed: bool) -> None:
+    if folder is None:
+        return
+    for path in _files(folder) - before:
+        with contextlib.suppress(OSError):
+            path.unlink()
+    if not existed:
+        for sub in [*sorted(folder.rglob("*"), reverse=True), folder]:
+            with contextlib.suppress(OSError):
+                sub.rmdir()  # only empty folders go

@@ -113,7 +113,7 @@ class IsolatedRunner(LocalRunner):
         ev = self.evaluator
         try:
             record, training, overhead, quantized = self.worker.call(
-                _evaluate, spec, timeout_s=self.timeout_s
+                _evaluate, spec, timeout_s=self.timeout_s, stage="build"
             )
         except ChildCrashed as exc:
             self._quantized = set()  # the child's QAT models died with it
