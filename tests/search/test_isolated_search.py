@@ -15,7 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from search_toys import toy_data, toy_model
+from torch import nn
 
 from cnnopt.runtimes.base import RUNTIMES
 from cnnopt.search import Budget, RobustnessSettings, SearchSpace, Target, optimize
@@ -93,3 +95,28 @@ def test_crashing_and_hanging_candidates_fail_alone_and_are_not_rerun(
     assert [(r.extra["trial"], r.status, r.error, r.latency_ms_p50) for r in again.records] == (
         measured
     )
+
+
+def test_a_model_no_child_can_load_runs_in_process_with_a_note(tmp_path: Path) -> None:
+    class Local(nn.Module):  # a local class pickles by name, which no other process has
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = toy_model(4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.body(x)
+
+    space = SearchSpace(
+        prune_ratios=(0.0,), lowrank_ratios=(0.0,), distill_epochs=(0.0,), precisions=("fp32",),
+        runtimes=("eager",),
+    )  # fmt: skip
+    result = optimize(
+        Local(), toy_data(60, 1), toy_data(30, 2), budget=Budget(trials=1),
+        target=Target(batch_size=1, threads=1, latency_max_seconds=0.02), space=space,
+        robustness=RobustnessSettings(enabled=False), out=tmp_path, train_baseline=False,
+        model_name="local", progress=False,
+    )  # fmt: skip
+    assert [r.status for r in result.records] == ["ok"]
+    isolation = result.results["isolation"]
+    assert not isolation["isolated"] and "not isolated" in isolation["note"]
+    assert "Local" in isolation["note"], isolation["note"]

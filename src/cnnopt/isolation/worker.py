@@ -71,7 +71,8 @@ class Worker:
     """
 
     def __init__(self, state: Any = None, log: str | Path | None = None) -> None:
-        self._state_bytes = None if state is None else pickle.dumps(state, protocol=5)
+        self._state = state
+        self._state_bytes: bytes | None = None
         self._own_log = log is None
         if log is None:
             handle, name = tempfile.mkstemp(prefix="cnnopt-child-", suffix=".log")
@@ -85,6 +86,15 @@ class Worker:
 
     # lifecycle
     def start(self) -> None:
+        """Start the child and hand it the state; ChildStartError if that cannot be done."""
+        if self._state is not None and self._state_bytes is None:
+            try:
+                self._state_bytes = pickle.dumps(self._state, protocol=5)
+            except Exception as exc:  # a lambda or a local class inside the model, say
+                raise ChildStartError(
+                    f"cannot hand the work to a child process: {type(exc).__name__}: {exc}"
+                ) from None
+            self._state = None  # the bytes are what every restart sends
         parent_sock, child_sock = socket.socketpair()
         src = str(Path(__file__).resolve().parent.parent)
         path = os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH", "")) if p)

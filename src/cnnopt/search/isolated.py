@@ -105,7 +105,10 @@ class IsolatedRunner(LocalRunner):
             self.worker.start()
         except ChildStartError as exc:
             self._local = True
-            self.note = f"candidates run in the search process, not isolated: {exc}"
+            self.note = (
+                f"candidates run in the search process, not isolated: {exc} (a model class "
+                "defined in an importable module or a file.py:factory can be isolated)"
+            )
 
     def __call__(self, spec: CandidateSpec) -> Record:
         if self._local:
