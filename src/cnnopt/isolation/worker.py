@@ -124,7 +124,10 @@ class Worker:
             "state": self._state_bytes,
         }
         try:
-            send_message(self._conn, init)
+            try:
+                send_message(self._conn, init)
+            except OSError:  # it died before reading: say how
+                raise self._crash(self._exit_reason(), "start", offset) from None
             reply = self._wait(time.monotonic() + START_TIMEOUT_S, "start", offset, None)
         except ChildCrashed as exc:
             self.close()
@@ -182,7 +185,11 @@ class Worker:
         assert self._conn is not None
         offset = self._log_size()
         deadline = time.monotonic() + timeout_s if timeout_s else None
-        send_message(self._conn, (fn, args, kwargs, stage))
+        message = pickle.dumps((fn, args, kwargs, stage), protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            self._conn.send_bytes(message)
+        except OSError:  # it died while idle (the out-of-memory killer, say)
+            raise self._crash(self._exit_reason(), stage, offset) from None
         reply = self._wait(deadline, stage, offset, on_stage, timeout_s)
         if reply[0] == "ok":
             return reply[1]

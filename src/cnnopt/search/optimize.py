@@ -298,10 +298,11 @@ def _worker(settings, out_dir, space, evaluator, deadline, isolation) -> None:
 
 
 def _run_workers(
-    settings, out_dir, space, evaluator, deadline, workers, display, refresh, isolation
-) -> None:
-    """N processes on one study, each with its own isolated child; this process only
-    watches and refreshes the display."""
+    settings, out_dir, space, evaluator, deadline, workers, display, refresh,
+    isolation=(False, None),
+) -> None:  # fmt: skip
+    """N processes on one study, each with its own isolated child when `isolation` is
+    (True, timeout_s); this process only watches and refreshes the display."""
     ctx = multiprocessing.get_context("spawn")
     # Own sampler seeds: with equal ones every worker would propose the same candidates.
     seeds = [dataclasses.replace(settings, seed=settings.seed + index) for index in range(workers)]
