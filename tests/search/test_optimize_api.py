@@ -62,7 +62,7 @@ def _run(out: Path, trials: int, resume: bool = False):
         budget=Budget(trials=trials, finetune_epochs=0.5),
         target=Target(batch_size=2, threads=1, latency_max_seconds=0.05),
         space=space, out=out, resume=resume, train_baseline=False, model_name="toy",
-        progress=False,
+        progress=False, isolate=False,  # the stand-in runtime is patched into this process only
     )  # fmt: skip
 
 

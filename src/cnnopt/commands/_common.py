@@ -91,3 +91,20 @@ def use_output_argument(model: Any, args: argparse.Namespace, input_shape: Any) 
     example = torch.randn(2, *input_shape, generator=torch.Generator().manual_seed(0))
     validate_output(model, example, getattr(args, "output", None))
     return model
+# After "<runtime> crashed with SIGSEGV while compiling the model": what the user can do.
+RUNTIME_CRASH_HINT = (
+    "the runtime failed in its native code, not on your input: try another --runtime or "
+    "--precision, or report it to the runtime's authors"
+)
+DEFAULT_TIMEOUT_S = 900.0
+
+
+def add_timeout_flag(parser: argparse.ArgumentParser) -> None:
+    """The limit on the isolated child that builds and runs the model (a hung runtime)."""
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"stop a runtime that hangs after this long (default {DEFAULT_TIMEOUT_S:g})",
+    )

@@ -6,7 +6,9 @@ import argparse
 from pathlib import Path
 
 from cnnopt.commands._common import (
+    RUNTIME_CRASH_HINT,
     add_json_flag,
+    add_timeout_flag,
     input_shape,
     positive_float,
     positive_int,
@@ -101,6 +103,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-memory", action="store_true", help="skip the peak memory measurement")
     p.add_argument("--out", metavar="FILE.json", help="also write the result as JSON here")
+    add_timeout_flag(p)
     add_json_flag(p)
     p.set_defaults(func=run)
 
@@ -108,12 +111,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from cnnopt.bench import benchmark
     from cnnopt.bench.table import bench_renderable, print_renderable
+    from cnnopt.isolation import run_isolated
 
     check(args.warmup >= 0, f"--warmup must be >= 0, got {args.warmup}", "use e.g. --warmup 5")
     check_output_file(args.out)
     model = load_model_from_args(args, args.num_classes, args.input[0])
     use_output_argument(model, args, args.input)
-    result = benchmark(
+    result = run_isolated(  # a runtime that segfaults or hangs ends in one line, not a core
+        benchmark,
         model,
         args.input,
         batch_sizes=args.batch_sizes,
@@ -126,7 +131,11 @@ def run(args: argparse.Namespace) -> int:
         precision=args.precision,
         measure_memory=not args.no_memory,
         name=model_label(args.model),
+        what=f"the {args.runtime} runtime",
+        hint=RUNTIME_CRASH_HINT,
+        timeout_s=args.timeout,
         progress=not args.json,
+        stage="benchmark",
     )
     payload = result.to_dict()
     if args.out:

@@ -7,7 +7,9 @@ import argparse
 from rich.console import Console
 
 from cnnopt.commands._common import (
+    RUNTIME_CRASH_HINT,
     add_json_flag,
+    add_timeout_flag,
     input_shape,
     positive_int,
     print_json,
@@ -37,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--num-classes", type=positive_int, default=10, help="for zoo models (default: 10)"
     )
+    add_timeout_flag(p)
     add_json_flag(p)
     p.set_defaults(func=run)
 
@@ -44,13 +47,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from cnnopt.isolation import run_isolated
     from cnnopt.runtimes.export import export_artifacts
 
     channels = args.input[0]
     model = load_model_from_args(args, args.num_classes, channels)
     use_output_argument(model, args, args.input)
     example = torch.randn(1, *args.input, generator=torch.Generator().manual_seed(0))
-    result = export_artifacts(model, args.out, example, runtime=args.format, opset=args.opset)
+    result = run_isolated(  # a runtime that segfaults or hangs ends in one line, not a core
+        export_artifacts, model, args.out, example, runtime=args.format, opset=args.opset,
+        what=f"the {args.format} export", hint=RUNTIME_CRASH_HINT, timeout_s=args.timeout,
+        new_files_in=args.out, stage="export",
+    )  # fmt: skip
     payload = {"model": model_label(args.model), "out": args.out, **result.__dict__}
     if args.json:
         print_json(payload)

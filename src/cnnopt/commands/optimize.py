@@ -104,6 +104,21 @@ def register(sub: Any) -> None:
     g.add_argument("--sampler", choices=("tpe", "nsga2", "random"), default="tpe")
     g.add_argument("--workers", type=positive_int, default=1, help="parallel worker processes")
     g.add_argument(
+        "--candidate-timeout",
+        type=positive_float,
+        default=1800.0,
+        metavar="SECONDS",
+        help="a candidate still running after this long (a hung runtime) is killed and "
+        "recorded as failed (default 1800)",
+    )
+    g.add_argument(
+        "--isolate",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="build and measure candidates in a child process, so a runtime that crashes "
+        "or hangs fails one candidate, not the search (default: on)",
+    )
+    g.add_argument(
         "--storage",
         help="Optuna storage: sqlite/postgresql/mysql URL or journal.log "
         "(default: sqlite study.db in --out)",
@@ -217,6 +232,7 @@ def run(args: argparse.Namespace) -> int:
             finetune_images=args.finetune_images,
             baseline_epochs=args.baseline_epochs,
             workers=args.workers,
+            candidate_timeout_s=args.candidate_timeout,
         ),
         target=Target(batch_size=args.batch_size, threads=args.threads, device=args.device),
         space=space,
@@ -230,6 +246,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=not args.no_progress and not args.json,
         output=args.output,
+        isolate=args.isolate,
     )
     if args.json:
         print_json(result.results)

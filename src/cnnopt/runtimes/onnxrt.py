@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from cnnopt.errors import CnnoptError
+from cnnopt.isolation.child import stage
 from cnnopt.outputs import output_position, output_spec
 from cnnopt.runtimes._common import (
     ModelSource,
@@ -60,9 +61,10 @@ class OrtPredictor(Predictor):
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3  # warnings about unused initializers are noise here
         try:
-            self.session = ort.InferenceSession(
-                str(path), options, providers=providers or ["CPUExecutionProvider"]
-            )
+            with stage("compile"):  # names the stage if it crashes in an isolated child
+                self.session = ort.InferenceSession(
+                    str(path), options, providers=providers or ["CPUExecutionProvider"]
+                )
         except Exception as exc:
             raise CnnoptError(
                 f"ONNX Runtime cannot load {path}: {str(exc).splitlines()[0][:300]}",

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from cnnopt.errors import CnnoptError
+from cnnopt.isolation.child import stage
 from cnnopt.outputs import output_position, output_spec
 from cnnopt.runtimes._common import (
     ModelSource,
@@ -85,7 +86,8 @@ class OpenVinoPredictor(Predictor):
         if request is None:
             model = self.model.clone()
             model.reshape({model.inputs[0].get_any_name(): list(shape)})
-            compiled = self.core.compile_model(model, "CPU", self.config)
+            with stage("compile"):  # names the stage if it crashes in an isolated child
+                compiled = self.core.compile_model(model, "CPU", self.config)
             # What the plugin really chose (it may overrule a hint the CPU cannot honour).
             chosen = compiled.get_property("INFERENCE_PRECISION_HINT")
             self.effective_hint = getattr(chosen, "get_type_name", lambda: str(chosen))()

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from cnnopt.errors import CnnoptError
 from cnnopt.search.evaluate_candidate import FINETUNE_IMAGES
 
+# Long enough for a candidate that fine-tunes a pruned model and trains QAT on a CPU; a hung
+# runtime costs this much once, then the search goes on.
+DEFAULT_CANDIDATE_TIMEOUT_S = 1800.0
+
 
 @dataclass
 class Budget:
@@ -24,12 +28,19 @@ class Budget:
     baseline_share: float = 0.35  # of time_budget_s at most for the baseline
     finish_share: float = 0.1  # of time_budget_s kept for after the trials
     workers: int = 1
+    # Per candidate, in its isolated child process: one that runs longer is killed and
+    # recorded as failed (a hung runtime). None: no limit.
+    candidate_timeout_s: float | None = DEFAULT_CANDIDATE_TIMEOUT_S
 
     def validate(self) -> None:
         if self.trials < 1 or self.workers < 1:
             raise CnnoptError("trials and workers must be >= 1", "e.g. --trials 16 --workers 1")
         if self.time_budget_s is not None and self.time_budget_s <= 0:
             raise CnnoptError("time budget must be > 0 seconds", "e.g. --time-budget 600")
+        if self.candidate_timeout_s is not None and self.candidate_timeout_s <= 0:
+            raise CnnoptError(
+                "candidate timeout must be > 0 seconds", "e.g. --candidate-timeout 600"
+            )
         if self.finetune_epochs is not None and self.finetune_epochs <= 0:
             raise CnnoptError("fine-tuning epochs must be > 0", "e.g. --finetune-epochs 1")
         if self.finetune_images is not None and self.finetune_images < 1:

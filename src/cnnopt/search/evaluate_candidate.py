@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from cnnopt.isolation import set_stage
 from cnnopt.record import Record
 from cnnopt.search.cache import ModelCache
 from cnnopt.search.space import CandidateSpec
@@ -144,6 +145,7 @@ class CandidateEvaluator:
         if self.target.threads:
             torch.set_num_threads(self.target.threads)
         steps = spec.structure_steps()
+        set_stage("build")  # stages name where a crash in an isolated child happened
         model = self.cache.get(self.base_model, steps, self.apply_step)
         recipe = list(steps)
         structured = model
@@ -157,6 +159,7 @@ class CandidateEvaluator:
             step = {"transform": "quantize", "mode": QUANTIZE_MODES[spec.precision]}
             memo = json.dumps([steps, step], sort_keys=True)
             if memo not in self._quantized:
+                set_stage("quantize")
                 started = time.perf_counter()
                 self._quantized[memo] = (self._quantize(model, step, ctx), list(ctx.notes))
                 if spec.precision == "qat":
@@ -165,6 +168,7 @@ class CandidateEvaluator:
             ctx.notes[:] = notes
             recipe.append(step)
         workdir = self.workdir / spec.key()
+        set_stage("export")
         predictor = build_predictor(
             spec.runtime,
             model,
@@ -201,7 +205,9 @@ class CandidateEvaluator:
             batch_size=self.target.batch_size,
             threads=self.target.threads,
         )
+        set_stage("accuracy")
         record.accuracy = self.accuracy(built.predictor, self.val_data)
+        set_stage("measure")
         stats = measure(built.predictor, self.example, self.target.latency_max_seconds)
         record.latency_ms_p50, record.latency_ms_p90, record.latency_ms_p99 = stats
         if record.latency_ms_p50:
@@ -211,15 +217,17 @@ class CandidateEvaluator:
         record.extra["notes"] = built.notes
         return record
 
-    def estimate_seconds(self, spec: CandidateSpec) -> float:
+    def estimate_seconds(self, spec: CandidateSpec, quantized: Any = None) -> float:
         """Rough cost of measuring `spec` now, from what earlier candidates took: one
         fine-tuning per structure step not in the cache (and per new QAT) plus the usual
-        build-and-measure time. 0 before anything has been measured."""
+        build-and-measure time. 0 before anything has been measured. `quantized`: the memo
+        keys held by the process that builds (an isolated child), if not this one."""
         steps = spec.structure_steps()
         trainings = sum(not self.cache.path(steps[:i]).exists() for i in range(1, len(steps) + 1))
         if spec.precision == "qat":
             step = {"transform": "quantize", "mode": QUANTIZE_MODES["qat"]}
-            trainings += json.dumps([steps, step], sort_keys=True) not in self._quantized
+            held = self._quantized if quantized is None else quantized
+            trainings += json.dumps([steps, step], sort_keys=True) not in held
         return trainings * _mean(self.training_seconds) + _mean(self.overhead_seconds)
 
     def accuracy(self, predictor: Any, data: Any) -> float:

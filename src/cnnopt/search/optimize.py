@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import multiprocessing
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from cnnopt.search.evaluate_candidate import (
     Target,
     finetune_plan,
 )
+from cnnopt.search.isolated import IsolatedRunner, LocalRunner
 from cnnopt.search.live import SearchDisplay
 from cnnopt.search.results import build_results, summary_line, write_results
 from cnnopt.search.robustness import RobustnessSettings, settings_dict
@@ -75,6 +77,7 @@ def optimize(
     progress: bool = True,
     console: Console | None = None,
     output: Any = None,
+    isolate: bool = True,
 ) -> Result:
     """Search recipes for `model` and return the Pareto front and the recommended candidate.
 
@@ -83,6 +86,8 @@ def optimize(
     the front is attacked afterwards (on by default; RobustnessSettings(enabled=False) skips).
     `output` picks the prediction of a model that returns a tuple/dict (an index or a key,
     see cnnopt.outputs); by default the first tensor / the "logits" key.
+    With isolate=True (the default) candidates are built and measured in a child process, so
+    a runtime that crashes or hangs (budget.candidate_timeout_s) fails that candidate only.
     """
     started = time.time()
     budget, target, constraints = (
@@ -137,6 +142,7 @@ def optimize(
         "sampler": sampler,
         "robustness": settings_dict(robustness),
         "output": output_desc,
+        "isolation": {"isolated": isolate, "candidate_timeout_s": budget.candidate_timeout_s},
     }
     study_mod.enqueue_single_techniques(study, space, budget.trials)
 
@@ -145,51 +151,72 @@ def optimize(
         write_results(out_dir, build_results(records, meta, constraints))
         display.update(len(records), records)
 
-    display = SearchDisplay(budget.trials, console, enabled=progress)
-    with display.running():
-        refresh(display)
-        if budget.workers == 1:
-            study_mod.run_trials(
-                study, space, evaluator, settings, deadline=deadline,
-                on_trial=lambda _record: refresh(display),
-            )  # fmt: skip
-        else:
-            _run_workers(
-                settings, out_dir, space, evaluator, deadline, budget.workers, display, refresh
-            )
-        refresh(display)
+    runner = make_runner(evaluator, isolate, budget.candidate_timeout_s, out_dir)
+    try:
+        if budget.workers == 1:  # with workers, each worker process runs its own child
+            _start(runner, meta, console)
+        display = SearchDisplay(budget.trials, console, enabled=progress)
+        with display.running():
+            refresh(display)
+            if budget.workers == 1:
+                study_mod.run_trials(
+                    study, space, runner, settings, deadline=deadline,
+                    on_trial=lambda _record: refresh(display),
+                )  # fmt: skip
+            else:
+                _run_workers(
+                    settings, out_dir, space, evaluator, deadline, budget.workers, display,
+                    refresh, (isolate, budget.candidate_timeout_s),
+                )  # fmt: skip
+            refresh(display)
+        _start(runner, meta, console)
+        return _finish(
+            study, runner, meta, constraints, out_dir, test_data, val_data, console, robustness
+        )
+    finally:
+        runner.close()
 
-    return _finish(
-        study, evaluator, meta, constraints, out_dir, test_data, val_data, console, robustness
-    )
+
+def make_runner(
+    evaluator: CandidateEvaluator, isolate: bool, timeout_s: float | None, out_dir: Path
+) -> LocalRunner:
+    """Where candidates run: an isolated child (its output in out/logs) or this process."""
+    if not isolate:
+        return LocalRunner(evaluator)
+    log = out_dir / "logs" / f"candidates-{os.getpid()}.log"
+    return IsolatedRunner(evaluator, timeout_s, log)
+
+
+def _start(runner: LocalRunner, meta: dict[str, Any], console: Console) -> None:
+    runner.start()
+    if runner.note and meta["isolation"].get("note") != runner.note:
+        console.print(runner.note)
+        meta["isolation"] = {**meta["isolation"], "isolated": False, "note": runner.note}
 
 
 def _finish(
-    study, evaluator, meta, constraints, out_dir, test_data, val_data, console, robustness
+    study, runner, meta, constraints, out_dir, test_data, val_data, console, robustness
 ) -> Result:
     from cnnopt.report import write_report
-    from cnnopt.search.finalize import add_test_accuracy, recommended_details, spec_of
-    from cnnopt.search.robustness import add_robustness
 
     records = study_mod.records_from_study(study)
     results = build_results(records, meta, constraints)
     if test_data is not None:
         console.print("measuring test accuracy of the Pareto front ...")
-        add_test_accuracy(evaluator, records, results["front"], test_data)
+        runner.add_test_accuracy(records, results["front"], test_data)
         results = build_results(records, meta, constraints)
     if robustness.enabled and results["front"]:
         console.print(f"attacking the Pareto front: {robustness.describe()} ...")
-        add_robustness(
-            lambda record: evaluator.build(spec_of(record)), records, results["front"],
-            val_data, robustness, seed=evaluator.seed, progress=not console.quiet,
-        )  # fmt: skip
+        runner.add_robustness(
+            records, results["front"], val_data, robustness, progress=not console.quiet
+        )
         results = build_results(records, meta, constraints)
     index = results["recommended"]["index"]
     if index is not None:
         console.print("exporting the recommended model to best/ ...")
         yaml_text = _recipe_yaml(records[index])
-        details = recommended_details(
-            evaluator, records[index], test_data or val_data, out_dir, yaml_text
+        details = runner.recommended_details(
+            records[index], test_data or val_data, out_dir, yaml_text
         )
         results["recommended"]["details"] = details
     write_results(out_dir, results)
@@ -268,18 +295,27 @@ def machine_info() -> dict[str, Any]:
         return {"cpu": platform.processor(), "cores": os.cpu_count(), "torch": torch.__version__}
 
 
-def _worker(settings, out_dir, space, evaluator, deadline) -> None:
+def _worker(settings, out_dir, space, evaluator, deadline, isolation) -> None:
     study = study_mod.open_study(settings, out_dir, resume=True, fail_interrupted=False)
-    study_mod.run_trials(study, space, evaluator, settings, deadline=deadline)
+    runner = make_runner(evaluator, *isolation, out_dir)
+    try:
+        runner.start()
+        study_mod.run_trials(study, space, runner, settings, deadline=deadline)
+    finally:
+        runner.close()
 
 
-def _run_workers(settings, out_dir, space, evaluator, deadline, workers, display, refresh) -> None:
-    """N processes on one study; this process only watches and refreshes the display."""
+def _run_workers(
+    settings, out_dir, space, evaluator, deadline, workers, display, refresh,
+    isolation=(False, None),
+) -> None:  # fmt: skip
+    """N processes on one study, each with its own isolated child when `isolation` is
+    (True, timeout_s); this process only watches and refreshes the display."""
     ctx = multiprocessing.get_context("spawn")
     # Own sampler seeds: with equal ones every worker would propose the same candidates.
     seeds = [dataclasses.replace(settings, seed=settings.seed + index) for index in range(workers)]
     procs = [
-        ctx.Process(target=_worker, args=(seeded, out_dir, space, evaluator, deadline))
+        ctx.Process(target=_worker, args=(seeded, out_dir, space, evaluator, deadline, isolation))
         for seeded in seeds
     ]
     for proc in procs:

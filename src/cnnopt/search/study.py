@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnopt.errors import CnnoptError
+from cnnopt.isolation import traceback_tail
 from cnnopt.record import Record
 from cnnopt.search.space import CandidateSpec, SearchSpace
 
@@ -163,7 +164,9 @@ def run_trials(
     """Ask/measure/tell until n_trials candidates are finished (counting earlier runs) or the
     deadline passes. Returns how many candidates this call measured.
 
-    A candidate that raises is recorded as failed and the loop continues. An identical
+    A candidate that raises is recorded as failed and the loop continues (an isolated
+    evaluator, cnnopt.search.isolated, also turns a native crash or a hang into such a record,
+    so a crashed candidate is a finished trial that --resume does not run again). An identical
     candidate proposed again reuses the earlier record instead of being re-measured. When the
     evaluator can estimate a candidate's cost (`estimate_seconds`, e.g. fine-tuning a new
     pruned model) and it would overrun the deadline, the search ends there instead.
@@ -206,7 +209,11 @@ def run_trials(
         try:
             record = evaluate(spec)
         except Exception as exc:  # one broken candidate must not end the search
-            record = Record(status="failed", error=f"{type(exc).__name__}: {exc}")
+            record = Record(
+                status="failed",
+                error=f"{type(exc).__name__}: {exc}",
+                extra={"traceback": traceback_tail(exc)},
+            )
         record.extra = {**record.extra, "candidate": spec.key(), "spec": spec.__dict__.copy()}
         trial.set_user_attr("record", record.to_dict())
         _tell(study, trial, record, settings, TrialState)
