@@ -91,6 +91,8 @@ def use_output_argument(model: Any, args: argparse.Namespace, input_shape: Any) 
     example = torch.randn(2, *input_shape, generator=torch.Generator().manual_seed(0))
     validate_output(model, example, getattr(args, "output", None))
     return model
+
+
 # After "<runtime> crashed with SIGSEGV while compiling the model": what the user can do.
 RUNTIME_CRASH_HINT = (
     "the runtime failed in its native code, not on your input: try another --runtime or "
