@@ -25,11 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 from torch import nn
 
 from cnnopt.errors import CnnoptError
+from cnnopt.fieldtypes import first_problem
 from cnnopt.fileio import safe_join, write_text
+from cnnopt.structure import check_record, describe_structure, rebuild_structure, verify_outputs
 from cnnopt.transforms.base import Context, TransformConfig, apply, config_class
 
 TOP_LEVEL_KEYS = ("steps", "model", "dataset", "name", "description")
@@ -139,6 +142,15 @@ def _parse_step(number: int, step: Any) -> TransformConfig:
                 f"version {version!r} is newer than this cnnopt knows ({cls.VERSION})",
                 "upgrade cnnopt or drop the version key",
             )
+    except CnnoptError as exc:
+        raise CnnoptError(f"recipe step {number}: {exc.message}", exc.hint) from None
+    problem = first_problem(cls, {k: v for k, v in step.items() if k != "transform"})
+    if problem:
+        raise CnnoptError(
+            f"recipe step {number} ({cls.name}): {problem}",
+            "write numbers and true/false without quotes, e.g. finetune_epochs: 2",
+        )
+    try:
         return cls.from_dict(step)
     except CnnoptError as exc:
         raise CnnoptError(f"recipe step {number}: {exc.message}", exc.hint) from None
@@ -191,80 +203,9 @@ def _steps_with_progress(recipe: Recipe, progress: bool):
 
 
 # --- saving and reloading reshaped models -------------------------------------------------
-# A pruned/factorized model is its zoo architecture (the base spec) with some layers swapped
-# for others. Recording each layer's constructor arguments by path is enough to redo the swap
-# on a fresh zoo model, after which the safetensors weights load strictly.
-
-_LAYER_ARGS: dict[type, tuple[str, ...]] = {
-    nn.Conv2d: (
-        "in_channels",
-        "out_channels",
-        "kernel_size",
-        "stride",
-        "padding",
-        "dilation",
-        "groups",
-        "bias",
-        "padding_mode",
-    ),
-    nn.Conv1d: (
-        "in_channels",
-        "out_channels",
-        "kernel_size",
-        "stride",
-        "padding",
-        "dilation",
-        "groups",
-        "bias",
-        "padding_mode",
-    ),
-    nn.Linear: ("in_features", "out_features", "bias"),
-    nn.BatchNorm1d: ("num_features", "eps", "momentum", "affine", "track_running_stats"),
-    nn.BatchNorm2d: ("num_features", "eps", "momentum", "affine", "track_running_stats"),
-    nn.MaxPool2d: ("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
-    nn.AvgPool2d: ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"),
-    nn.Identity: (),
-    nn.Sequential: (),
-}
-_TYPES = {cls.__name__: cls for cls in _LAYER_ARGS}
-
-
-def describe_structure(model: nn.Module) -> dict[str, dict[str, Any]]:
-    """Type and constructor arguments of every rebuildable layer, by module path (JSON-ready)."""
-    return {
-        name: _describe_layer(module)
-        for name, module in model.named_modules()
-        if name and type(module) in _LAYER_ARGS
-    }
-
-
-def _describe_layer(module: nn.Module) -> dict[str, Any]:
-    entry: dict[str, Any] = {"type": type(module).__name__}
-    for arg in _LAYER_ARGS[type(module)]:
-        value = getattr(module, arg)
-        if arg == "bias":
-            value = value is not None
-        entry[arg] = list(value) if isinstance(value, tuple) else value
-    return entry
-
-
-def rebuild_structure(base: nn.Module, structure: dict[str, dict[str, Any]]) -> nn.Module:
-    """Swap layers of a freshly built `base` until it matches `structure` (parents first)."""
-    from cnnopt.transforms.finetune import set_submodule
-
-    for path, entry in structure.items():
-        try:
-            current = base.get_submodule(path)
-        except AttributeError:
-            current = None
-        if type(current) in _LAYER_ARGS and _describe_layer(current) == entry:
-            continue
-        cls = _TYPES.get(entry.get("type", ""))
-        if cls is None:
-            raise CnnoptError(f"saved structure has unknown layer type at {path}", "re-run apply")
-        args = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.items() if k != "type"}
-        set_submodule(base, path, cls(**args))
-    return base
+# A pruned/factorized model is its base architecture (the spec it was built from) resized and
+# with some layers swapped: cnnopt.structure records every module's class, attributes and
+# tensor shapes, so the base is rebuilt into exactly that shape and the weights load strictly.
 
 
 def save_applied(
@@ -272,8 +213,13 @@ def save_applied(
     model: nn.Module,
     recipe: Recipe,
     extra_state: dict[str, Any] | None = None,
+    example_input: torch.Tensor | None = None,
 ) -> Path:
-    """A checkpoint directory (safetensors + state.json) plus recipe.yaml, written atomically."""
+    """A checkpoint directory (safetensors + state.json) plus recipe.yaml, written atomically.
+
+    With `example_input` (any batch size; only its shape is used) the model's outputs on a
+    seeded input of that shape are stored too, and `load_applied` proves the reload with them.
+    """
     from cnnopt.train.checkpoint import save_checkpoint
 
     base_spec = getattr(model, "cnnopt_spec", None) or getattr(model, "cnnopt_base_spec", None)
@@ -282,6 +228,7 @@ def save_applied(
         "model_spec": getattr(model, "cnnopt_spec", None),
         "base_spec": base_spec,
         "structure": describe_structure(model),
+        "check": check_record(model, example_input),
         "recipe": recipe.to_dict(),
     }
     out = save_checkpoint(directory, model, state=state)
@@ -289,21 +236,31 @@ def save_applied(
     return Path(out)
 
 
-def load_applied(directory: str | os.PathLike) -> nn.Module:
-    """Rebuild a model written by `save_applied` (or `cnnopt apply`), in eval mode."""
+def load_applied(directory: str | os.PathLike, base: nn.Module | None = None) -> nn.Module:
+    """Rebuild a model written by `save_applied` (or `cnnopt apply`), in eval mode.
+
+    The starting architecture comes from the saved spec, or from `base` (a freshly built
+    instance of it, for models no spec describes); it is not modified.
+    """
     from cnnopt.models import model_from_spec
     from cnnopt.train.checkpoint import WEIGHTS, load_weights, read_state
 
     state = read_state(directory)
     base_spec = state.get("base_spec") or state.get("model_spec")
-    if not isinstance(base_spec, dict):
+    if base is not None:
+        model = copy.deepcopy(base)
+    elif isinstance(base_spec, dict):
+        model = model_from_spec(base_spec)
+    else:
         raise CnnoptError(
             f"{directory} does not say which architecture it started from",
-            "only models built from the zoo or a file.py:factory can be reloaded",
+            "only models built from the zoo or a file.py:factory can be reloaded by path; "
+            "from Python pass load_applied(directory, base=fresh_model)",
         )
-    model = rebuild_structure(model_from_spec(base_spec), state.get("structure") or {})
+    model = rebuild_structure(model, state.get("structure") or {})
     weights = safe_join(directory, str(state.get("weights", WEIGHTS)))  # never outside it
     load_weights(weights, model, state.get("model_spec"))  # applied models have no steps
+    verify_outputs(model, state.get("check"), str(directory))
     if state.get("model_spec") is None:
         model.cnnopt_spec = None  # type: ignore[assignment]
         model.cnnopt_base_spec = base_spec  # type: ignore[assignment]

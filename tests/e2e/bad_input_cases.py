@@ -212,6 +212,12 @@ CASES: list[Case] = [
         files.recipe("steps: [{transform: prune, importance: foo}]\n"),
     ),
     _case(
+        "recipe-value-type",
+        APPLY,
+        "recipe step 1 (prune): finetune_epochs must be a number, got '2'",
+        files.recipe("steps: [{transform: prune, finetune_epochs: '2'}]\n"),
+    ),
+    _case(
         "recipe-newer-version",
         APPLY,
         "is newer than this cnnopt knows",
