@@ -1,19 +1,30 @@
-"""Recipes: an ordered list of transform configs, written as YAML and applied in one call.
+"""Recipes: the structure steps and the lowering target that make an artifact, as YAML.
 
 ```yaml
-model: resnet20          # optional metadata
+model: resnet20          # optional metadata: what it was written for, never enforced
 dataset: cifar10
-steps:
+steps:                   # structure transforms, applied in order (each a TransformConfig)
   - {transform: fuse}
   - {transform: prune, ratio: 0.5, importance: l1, finetune_epochs: 1}
   - {transform: distill, epochs: 2}
+target:                  # optional: what the model is lowered to (default: eager fp32)
+  runtime: onnxruntime
+  precision: int8
+  quantize: {mode: int8_static, calibration: minmax}
+  calibration: {size: 256, seed: 0}
+data: {train_images: 1437, finetune_images: 1437, seed: 0}   # optional, see cnnopt.lowering
 ```
 
-Every problem in a recipe (bad YAML, unknown transform or option, out-of-range value) is a
-CnnoptError naming the step, so a long recipe is fixed without guessing. Models that a recipe
-reshaped are saved with a description of their layers (`describe_structure`) so they reload
-with `load_applied` without rerunning the recipe (pruning is data-dependent: replaying it
-could choose other widths).
+`apply_recipe` runs the steps; `Recipe.build` (and `cnnopt apply`) runs the steps and then the
+target's lowering and writes the artifact; cnnopt.lowering documents `target:` and `data:`.
+`cnnopt optimize` writes its recommendation's full recipe to best/recipe.yaml, so re-applying
+it to the base model rebuilds the same artifact.
+
+Every problem in a recipe (bad YAML, unknown transform or option, a value of the wrong type or
+range) is a CnnoptError naming the step, so a long recipe is fixed without guessing. Models
+that a recipe reshaped are saved with a full description of their modules (cnnopt.structure)
+so they reload with `load_applied` without rerunning the recipe (pruning is data-dependent:
+replaying it could choose other widths).
 """
 
 from __future__ import annotations
@@ -32,10 +43,12 @@ from torch import nn
 from cnnopt.errors import CnnoptError
 from cnnopt.fieldtypes import first_problem
 from cnnopt.fileio import safe_join, write_text
+from cnnopt.lowering import LoweringTarget, RecipeData, data_from_dict
 from cnnopt.structure import check_record, describe_structure, rebuild_structure, verify_outputs
 from cnnopt.transforms.base import Context, TransformConfig, apply, config_class
 
 TOP_LEVEL_KEYS = ("steps", "model", "dataset", "name", "description")
+SECTIONS = ("target", "data")  # mappings, parsed by cnnopt.lowering
 
 
 @dataclass
@@ -45,6 +58,8 @@ class Recipe:
     dataset: str | None = None
     name: str | None = None
     description: str | None = None
+    target: LoweringTarget | None = None  # None: the float model in eager, nothing lowered
+    data: RecipeData | None = None  # None: the whole train split, the caller's seed
 
     @classmethod
     def from_yaml(cls, source: str | os.PathLike) -> Recipe:
@@ -69,11 +84,11 @@ class Recipe:
             raise CnnoptError(
                 f"{origin} has no 'steps' list", "write it as: steps: [{transform: fuse}, ...]"
             )
-        unknown = sorted(set(data) - set(TOP_LEVEL_KEYS))
+        unknown = sorted(set(data) - set(TOP_LEVEL_KEYS) - set(SECTIONS))
         if unknown:
             raise CnnoptError(
                 f"{origin} has unknown key(s) {', '.join(map(str, unknown))}",
-                f"known keys: {', '.join(TOP_LEVEL_KEYS)}",
+                f"known keys: {', '.join(TOP_LEVEL_KEYS + SECTIONS)}",
             )
         steps = data["steps"] or []
         if not isinstance(steps, list):
@@ -83,13 +98,19 @@ class Recipe:
         for key, value in meta.items():
             if value is not None and not isinstance(value, str):
                 raise CnnoptError(f"'{key}' in {origin} must be text, got {value!r}", "quote it")
-        return cls(steps=configs, **meta)
+        target = LoweringTarget.from_dict(data["target"]) if data.get("target") else None
+        recipe_data = data_from_dict(data["data"]) if data.get("data") else None
+        return cls(steps=configs, **meta, target=target, data=recipe_data)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             k: getattr(self, k) for k in TOP_LEVEL_KEYS[1:] if getattr(self, k) is not None
         }
         data["steps"] = [step.to_dict() for step in self.steps]
+        if self.target is not None:
+            data["target"] = self.target.to_dict()
+        if self.data is not None:
+            data["data"] = dataclasses.asdict(self.data)
         return data
 
     def to_yaml(self) -> str:
@@ -107,6 +128,13 @@ class Recipe:
     @property
     def needs_finetune(self) -> bool:
         return any(type(step).needs_finetune for step in self.steps)
+
+    def build(self, model: nn.Module, train_split: Any, val_data: Any = None, **options: Any):
+        """Rebuild the artifact this recipe describes from the base `model`: the steps, then
+        the target's lowering (see cnnopt.lowering.build_artifact for `options`)."""
+        from cnnopt.lowering import build_artifact
+
+        return build_artifact(model, self, train_split, val_data, **options)
 
 
 def _read_source(source: str | os.PathLike) -> tuple[str, str]:
@@ -172,6 +200,7 @@ def apply_recipe(
         teacher = copy.deepcopy(model).eval()
     run_ctx = dataclasses.replace(ctx, teacher=teacher)  # shares the caller's ctx.notes
     for number, step in _steps_with_progress(recipe, progress and ctx.progress):
+        torch.manual_seed(ctx.seed)  # as the search does per step: a recipe replays exactly
         try:
             work = apply(work, step, run_ctx)
         except CnnoptError as exc:
