@@ -27,6 +27,9 @@ _EXPORTS = {
     "Context": "cnnopt.transforms",
     "Recipe": "cnnopt.recipe",
     "apply_recipe": "cnnopt.recipe",
+    "load_applied": "cnnopt.recipe",
+    "build_artifact": "cnnopt.lowering",
+    "LoweringTarget": "cnnopt.lowering",
     "optimize": "cnnopt.search",
 }
 

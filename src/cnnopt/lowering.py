@@ -110,6 +110,12 @@ class LoweringTarget:
             raise CnnoptError("recipe target: calibration size must be >= 1", "e.g. 256")
 
     @property
+    def needs_images(self) -> bool:
+        """Whether lowering needs data: int8 calibration, QAT training, mixed's accuracy."""
+        config = self.quantize_config
+        return config is not None and config.mode in ("int8_static", "qat", "mixed")
+
+    @property
     def quantize_config(self) -> Any:
         """The quantize step this target runs (None for fp32)."""
         if self.quantize is not None or self.precision == "fp32":

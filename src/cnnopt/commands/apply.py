@@ -76,6 +76,13 @@ def run_recipe(args: argparse.Namespace, recipe: Any) -> int:
         raise CnnoptError("no model given", "pass --model NAME or --checkpoint DIR")
     if args.finetune_epochs is not None and args.finetune_epochs < 0:
         raise CnnoptError(f"--finetune-epochs must be >= 0, got {args.finetune_epochs}", "e.g. 1")
+    if recipe.target is not None and recipe.target.needs_images and not args.dataset:
+        target = recipe.target
+        raise CnnoptError(
+            f"the recipe's target ({target.precision} on {target.runtime}) calibrates on "
+            "training images, and no --dataset was given",
+            f"pass --dataset {recipe.dataset or 'NAME'} (the data the recipe was made with)",
+        )
     out = ensure_dir(args.out)
     if args.seed is None:
         args.seed = recipe.data.seed if recipe.data is not None else 0
