@@ -265,11 +265,14 @@ def save_applied(
     return Path(out)
 
 
-def load_applied(directory: str | os.PathLike, base: nn.Module | None = None) -> nn.Module:
+def load_applied(
+    directory: str | os.PathLike, base: nn.Module | None = None, which: str = "last"
+) -> nn.Module:
     """Rebuild a model written by `save_applied` (or `cnnopt apply`), in eval mode.
 
     The starting architecture comes from the saved spec, or from `base` (a freshly built
-    instance of it, for models no spec describes); it is not modified.
+    instance of it, for models no spec describes); it is not modified. `which="best"` loads
+    a training checkpoint's best-validation weights when it has them.
     """
     from cnnopt.models import model_from_spec
     from cnnopt.train.checkpoint import WEIGHTS, load_weights, read_state
@@ -287,9 +290,12 @@ def load_applied(directory: str | os.PathLike, base: nn.Module | None = None) ->
             "from Python pass load_applied(directory, base=fresh_model)",
         )
     model = rebuild_structure(model, state.get("structure") or {})
-    weights = safe_join(directory, str(state.get("weights", WEIGHTS)))  # never outside it
+    name = str(state.get("weights", WEIGHTS))
+    best = which == "best" and state.get("best_weights")
+    weights = safe_join(directory, str(best or name))  # never outside the directory
     load_weights(weights, model, state.get("model_spec"))  # applied models have no steps
-    verify_outputs(model, state.get("check"), str(directory))
+    if not best:  # the stored outputs are those of the last weights
+        verify_outputs(model, state.get("check"), str(directory))
     if state.get("model_spec") is None:
         model.cnnopt_spec = None  # type: ignore[assignment]
         model.cnnopt_base_spec = base_spec  # type: ignore[assignment]

@@ -280,7 +280,9 @@ def verify_outputs(model: nn.Module, record: dict[str, Any] | None, where: str) 
             (abs(a - b) for a, b in zip(saved["values"], now["values"], strict=True)), default=0
         )
         scale = max((abs(v) for v in saved["values"]), default=1.0)
-        if not same_shape or diff > 1e-5 * max(1.0, scale):
+        # Loose enough for another CPU's kernels (other summation order), far below what a
+        # wrong or damaged weight changes.
+        if not same_shape or diff > 1e-4 * max(1.0, scale):
             raise CnnoptError(
                 f"the model rebuilt from {where} does not reproduce its saved outputs "
                 f"(output {index}: shape {now['shape']} vs {saved['shape']}, max diff {diff:.3g})",

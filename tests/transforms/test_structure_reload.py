@@ -168,3 +168,19 @@ def test_checkpoints_in_the_first_structure_format_still_load(tmp_path: Path) ->
     state["structure"], state["check"] = legacy, None
     (tmp_path / "state.json").write_text(json.dumps(state))
     torch.testing.assert_close(load_applied(tmp_path)(x), pruned(x), rtol=0, atol=1e-6)
+
+
+def test_a_pruned_model_trained_further_reloads_from_its_training_checkpoint(tmp_path: Path):
+    """train(pruned, checkpoint_dir=...) writes a checkpoint that load_model rebuilds."""
+    from transform_helpers import synthetic_data
+
+    from cnnopt.train import TrainConfig, train
+    from cnnopt.train.checkpoint import load_model
+
+    x = torch.randn(2, 3, 16, 16)
+    pruned = _restructure(create_model("resnet20", in_channels=3), STEPS["prune"], x)
+    data = synthetic_data(32, 16, 10)
+    config = TrainConfig(epochs=1, batch_size=16, checkpoint_dir=str(tmp_path), progress=False)
+    trained = train(pruned, (data, data), config).model.eval()
+    loaded = load_model(tmp_path)
+    torch.testing.assert_close(loaded(x), trained(x), rtol=0, atol=1e-6)

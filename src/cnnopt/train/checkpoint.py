@@ -83,6 +83,13 @@ def save_checkpoint(
         state["trainer_state"] = TRAINER_STATE
     state["weights"] = WEIGHTS
     state.setdefault("model_spec", getattr(model, "cnnopt_spec", None))
+    base_spec = getattr(model, "cnnopt_base_spec", None)
+    if state["model_spec"] is None and isinstance(base_spec, dict) and "structure" not in state:
+        # A pruned/factorized model (e.g. fine-tuned after a recipe): its spec alone no longer
+        # rebuilds it, so the checkpoint carries its structure like `save_applied` does.
+        from cnnopt.structure import describe_structure
+
+        state["base_spec"], state["structure"] = base_spec, describe_structure(model)
     write_json(directory / STATE, state)
     return directory
 
@@ -160,7 +167,7 @@ def load_model(path: str | Path, which: str = "best") -> nn.Module:
         # Pruned/reshaped by a recipe: the zoo spec alone no longer describes its shapes.
         from cnnopt.recipe import load_applied
 
-        return load_applied(directory)
+        return load_applied(directory, which=which)
     model = load_checkpoint(target, which=which)["model"]
     model.eval()
     return model
