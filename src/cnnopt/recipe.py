@@ -1,19 +1,30 @@
-"""Recipes: an ordered list of transform configs, written as YAML and applied in one call.
+"""Recipes: the structure steps and the lowering target that make an artifact, as YAML.
 
 ```yaml
-model: resnet20          # optional metadata
+model: resnet20          # optional metadata: what it was written for, never enforced
 dataset: cifar10
-steps:
+steps:                   # structure transforms, applied in order (each a TransformConfig)
   - {transform: fuse}
   - {transform: prune, ratio: 0.5, importance: l1, finetune_epochs: 1}
   - {transform: distill, epochs: 2}
+target:                  # optional: what the model is lowered to (default: eager fp32)
+  runtime: onnxruntime
+  precision: int8
+  quantize: {mode: int8_static, calibration: minmax}
+  calibration: {size: 256, seed: 0}
+data: {train_images: 1437, finetune_images: 1437, seed: 0}   # optional, see cnnopt.lowering
 ```
 
-Every problem in a recipe (bad YAML, unknown transform or option, out-of-range value) is a
-CnnoptError naming the step, so a long recipe is fixed without guessing. Models that a recipe
-reshaped are saved with a description of their layers (`describe_structure`) so they reload
-with `load_applied` without rerunning the recipe (pruning is data-dependent: replaying it
-could choose other widths).
+`apply_recipe` runs the steps; `Recipe.build` (and `cnnopt apply`) runs the steps and then the
+target's lowering and writes the artifact; cnnopt.lowering documents `target:` and `data:`.
+`cnnopt optimize` writes its recommendation's full recipe to best/recipe.yaml, so re-applying
+it to the base model rebuilds the same artifact.
+
+Every problem in a recipe (bad YAML, unknown transform or option, a value of the wrong type or
+range) is a CnnoptError naming the step, so a long recipe is fixed without guessing. Models
+that a recipe reshaped are saved with a full description of their modules (cnnopt.structure)
+so they reload with `load_applied` without rerunning the recipe (pruning is data-dependent:
+replaying it could choose other widths).
 """
 
 from __future__ import annotations
@@ -25,14 +36,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 from torch import nn
 
 from cnnopt.errors import CnnoptError
+from cnnopt.fieldtypes import first_problem
 from cnnopt.fileio import safe_join, write_text
+from cnnopt.lowering import LoweringTarget, RecipeData, data_from_dict
+from cnnopt.structure import check_record, describe_structure, rebuild_structure, verify_outputs
 from cnnopt.transforms.base import Context, TransformConfig, apply, config_class
 
 TOP_LEVEL_KEYS = ("steps", "model", "dataset", "name", "description")
+SECTIONS = ("target", "data")  # mappings, parsed by cnnopt.lowering
 
 
 @dataclass
@@ -42,6 +58,8 @@ class Recipe:
     dataset: str | None = None
     name: str | None = None
     description: str | None = None
+    target: LoweringTarget | None = None  # None: the float model in eager, nothing lowered
+    data: RecipeData | None = None  # None: the whole train split, the caller's seed
 
     @classmethod
     def from_yaml(cls, source: str | os.PathLike) -> Recipe:
@@ -66,11 +84,11 @@ class Recipe:
             raise CnnoptError(
                 f"{origin} has no 'steps' list", "write it as: steps: [{transform: fuse}, ...]"
             )
-        unknown = sorted(set(data) - set(TOP_LEVEL_KEYS))
+        unknown = sorted(set(data) - set(TOP_LEVEL_KEYS) - set(SECTIONS))
         if unknown:
             raise CnnoptError(
                 f"{origin} has unknown key(s) {', '.join(map(str, unknown))}",
-                f"known keys: {', '.join(TOP_LEVEL_KEYS)}",
+                f"known keys: {', '.join(TOP_LEVEL_KEYS + SECTIONS)}",
             )
         steps = data["steps"] or []
         if not isinstance(steps, list):
@@ -80,13 +98,19 @@ class Recipe:
         for key, value in meta.items():
             if value is not None and not isinstance(value, str):
                 raise CnnoptError(f"'{key}' in {origin} must be text, got {value!r}", "quote it")
-        return cls(steps=configs, **meta)
+        target = LoweringTarget.from_dict(data["target"]) if data.get("target") else None
+        recipe_data = data_from_dict(data["data"]) if data.get("data") else None
+        return cls(steps=configs, **meta, target=target, data=recipe_data)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             k: getattr(self, k) for k in TOP_LEVEL_KEYS[1:] if getattr(self, k) is not None
         }
         data["steps"] = [step.to_dict() for step in self.steps]
+        if self.target is not None:
+            data["target"] = self.target.to_dict()
+        if self.data is not None:
+            data["data"] = dataclasses.asdict(self.data)
         return data
 
     def to_yaml(self) -> str:
@@ -104,6 +128,13 @@ class Recipe:
     @property
     def needs_finetune(self) -> bool:
         return any(type(step).needs_finetune for step in self.steps)
+
+    def build(self, model: nn.Module, train_split: Any, val_data: Any = None, **options: Any):
+        """Rebuild the artifact this recipe describes from the base `model`: the steps, then
+        the target's lowering (see cnnopt.lowering.build_artifact for `options`)."""
+        from cnnopt.lowering import build_artifact
+
+        return build_artifact(model, self, train_split, val_data, **options)
 
 
 def _read_source(source: str | os.PathLike) -> tuple[str, str]:
@@ -139,6 +170,15 @@ def _parse_step(number: int, step: Any) -> TransformConfig:
                 f"version {version!r} is newer than this cnnopt knows ({cls.VERSION})",
                 "upgrade cnnopt or drop the version key",
             )
+    except CnnoptError as exc:
+        raise CnnoptError(f"recipe step {number}: {exc.message}", exc.hint) from None
+    problem = first_problem(cls, {k: v for k, v in step.items() if k != "transform"})
+    if problem:
+        raise CnnoptError(
+            f"recipe step {number} ({cls.name}): {problem}",
+            "write numbers and true/false without quotes, e.g. finetune_epochs: 2",
+        )
+    try:
         return cls.from_dict(step)
     except CnnoptError as exc:
         raise CnnoptError(f"recipe step {number}: {exc.message}", exc.hint) from None
@@ -160,6 +200,7 @@ def apply_recipe(
         teacher = copy.deepcopy(model).eval()
     run_ctx = dataclasses.replace(ctx, teacher=teacher)  # shares the caller's ctx.notes
     for number, step in _steps_with_progress(recipe, progress and ctx.progress):
+        torch.manual_seed(ctx.seed)  # as the search does per step: a recipe replays exactly
         try:
             work = apply(work, step, run_ctx)
         except CnnoptError as exc:
@@ -191,80 +232,9 @@ def _steps_with_progress(recipe: Recipe, progress: bool):
 
 
 # --- saving and reloading reshaped models -------------------------------------------------
-# A pruned/factorized model is its zoo architecture (the base spec) with some layers swapped
-# for others. Recording each layer's constructor arguments by path is enough to redo the swap
-# on a fresh zoo model, after which the safetensors weights load strictly.
-
-_LAYER_ARGS: dict[type, tuple[str, ...]] = {
-    nn.Conv2d: (
-        "in_channels",
-        "out_channels",
-        "kernel_size",
-        "stride",
-        "padding",
-        "dilation",
-        "groups",
-        "bias",
-        "padding_mode",
-    ),
-    nn.Conv1d: (
-        "in_channels",
-        "out_channels",
-        "kernel_size",
-        "stride",
-        "padding",
-        "dilation",
-        "groups",
-        "bias",
-        "padding_mode",
-    ),
-    nn.Linear: ("in_features", "out_features", "bias"),
-    nn.BatchNorm1d: ("num_features", "eps", "momentum", "affine", "track_running_stats"),
-    nn.BatchNorm2d: ("num_features", "eps", "momentum", "affine", "track_running_stats"),
-    nn.MaxPool2d: ("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
-    nn.AvgPool2d: ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"),
-    nn.Identity: (),
-    nn.Sequential: (),
-}
-_TYPES = {cls.__name__: cls for cls in _LAYER_ARGS}
-
-
-def describe_structure(model: nn.Module) -> dict[str, dict[str, Any]]:
-    """Type and constructor arguments of every rebuildable layer, by module path (JSON-ready)."""
-    return {
-        name: _describe_layer(module)
-        for name, module in model.named_modules()
-        if name and type(module) in _LAYER_ARGS
-    }
-
-
-def _describe_layer(module: nn.Module) -> dict[str, Any]:
-    entry: dict[str, Any] = {"type": type(module).__name__}
-    for arg in _LAYER_ARGS[type(module)]:
-        value = getattr(module, arg)
-        if arg == "bias":
-            value = value is not None
-        entry[arg] = list(value) if isinstance(value, tuple) else value
-    return entry
-
-
-def rebuild_structure(base: nn.Module, structure: dict[str, dict[str, Any]]) -> nn.Module:
-    """Swap layers of a freshly built `base` until it matches `structure` (parents first)."""
-    from cnnopt.transforms.finetune import set_submodule
-
-    for path, entry in structure.items():
-        try:
-            current = base.get_submodule(path)
-        except AttributeError:
-            current = None
-        if type(current) in _LAYER_ARGS and _describe_layer(current) == entry:
-            continue
-        cls = _TYPES.get(entry.get("type", ""))
-        if cls is None:
-            raise CnnoptError(f"saved structure has unknown layer type at {path}", "re-run apply")
-        args = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.items() if k != "type"}
-        set_submodule(base, path, cls(**args))
-    return base
+# A pruned/factorized model is its base architecture (the spec it was built from) resized and
+# with some layers swapped: cnnopt.structure records every module's class, attributes and
+# tensor shapes, so the base is rebuilt into exactly that shape and the weights load strictly.
 
 
 def save_applied(
@@ -272,8 +242,13 @@ def save_applied(
     model: nn.Module,
     recipe: Recipe,
     extra_state: dict[str, Any] | None = None,
+    example_input: torch.Tensor | None = None,
 ) -> Path:
-    """A checkpoint directory (safetensors + state.json) plus recipe.yaml, written atomically."""
+    """A checkpoint directory (safetensors + state.json) plus recipe.yaml, written atomically.
+
+    With `example_input` (any batch size; only its shape is used) the model's outputs on a
+    seeded input of that shape are stored too, and `load_applied` proves the reload with them.
+    """
     from cnnopt.train.checkpoint import save_checkpoint
 
     base_spec = getattr(model, "cnnopt_spec", None) or getattr(model, "cnnopt_base_spec", None)
@@ -282,6 +257,7 @@ def save_applied(
         "model_spec": getattr(model, "cnnopt_spec", None),
         "base_spec": base_spec,
         "structure": describe_structure(model),
+        "check": check_record(model, example_input),
         "recipe": recipe.to_dict(),
     }
     out = save_checkpoint(directory, model, state=state)
@@ -289,21 +265,37 @@ def save_applied(
     return Path(out)
 
 
-def load_applied(directory: str | os.PathLike) -> nn.Module:
-    """Rebuild a model written by `save_applied` (or `cnnopt apply`), in eval mode."""
+def load_applied(
+    directory: str | os.PathLike, base: nn.Module | None = None, which: str = "last"
+) -> nn.Module:
+    """Rebuild a model written by `save_applied` (or `cnnopt apply`), in eval mode.
+
+    The starting architecture comes from the saved spec, or from `base` (a freshly built
+    instance of it, for models no spec describes); it is not modified. `which="best"` loads
+    a training checkpoint's best-validation weights when it has them.
+    """
     from cnnopt.models import model_from_spec
     from cnnopt.train.checkpoint import WEIGHTS, load_weights, read_state
 
     state = read_state(directory)
     base_spec = state.get("base_spec") or state.get("model_spec")
-    if not isinstance(base_spec, dict):
+    if base is not None:
+        model = copy.deepcopy(base)
+    elif isinstance(base_spec, dict):
+        model = model_from_spec(base_spec)
+    else:
         raise CnnoptError(
             f"{directory} does not say which architecture it started from",
-            "only models built from the zoo or a file.py:factory can be reloaded",
+            "only models built from the zoo or a file.py:factory can be reloaded by path; "
+            "from Python pass load_applied(directory, base=fresh_model)",
         )
-    model = rebuild_structure(model_from_spec(base_spec), state.get("structure") or {})
-    weights = safe_join(directory, str(state.get("weights", WEIGHTS)))  # never outside it
+    model = rebuild_structure(model, state.get("structure") or {})
+    name = str(state.get("weights", WEIGHTS))
+    best = which == "best" and state.get("best_weights")
+    weights = safe_join(directory, str(best or name))  # never outside the directory
     load_weights(weights, model, state.get("model_spec"))  # applied models have no steps
+    if not best:  # the stored outputs are those of the last weights
+        verify_outputs(model, state.get("check"), str(directory))
     if state.get("model_spec") is None:
         model.cnnopt_spec = None  # type: ignore[assignment]
         model.cnnopt_base_spec = base_spec  # type: ignore[assignment]

@@ -52,6 +52,8 @@ def test_dict_round_trip_and_unknown_option():
         _ScaleConfig.from_dict({"factr": 2})
     with pytest.raises(CnnoptError, match="factor must be > 0"):
         _ScaleConfig.from_dict({"factor": -1})
+    with pytest.raises(CnnoptError, match="factor must be a number, got '2'"):
+        _ScaleConfig.from_dict({"factor": "2"})  # not a TypeError from inside validate()
 
 
 def test_unknown_config_lists_known_transforms():

@@ -212,6 +212,42 @@ CASES: list[Case] = [
         files.recipe("steps: [{transform: prune, importance: foo}]\n"),
     ),
     _case(
+        "recipe-value-type",
+        APPLY,
+        "recipe step 1 (prune): finetune_epochs must be a number, got '2'",
+        files.recipe("steps: [{transform: prune, finetune_epochs: '2'}]\n"),
+    ),
+    _case(
+        "recipe-target-runtime",
+        APPLY,
+        "recipe target: unknown runtime 'tensorrt'",
+        files.recipe("steps: []\ntarget: {runtime: tensorrt}\n"),
+    ),
+    _case(
+        "recipe-target-mode",
+        APPLY,
+        "precision int8 cannot be made by quantize mode 'bf16'",
+        files.recipe("steps: []\ntarget: {precision: int8, quantize: {mode: bf16}}\n"),
+    ),
+    _case(
+        "recipe-target-value-type",
+        APPLY,
+        "recipe target: batch_size must be a whole number, got '1'",
+        files.recipe("steps: []\ntarget: {batch_size: '1'}\n"),
+    ),
+    _case(
+        "recipe-target-no-dataset",
+        APPLY,
+        "calibrates on training images, and no --dataset was given",
+        files.recipe("steps: []\ntarget: {runtime: onnxruntime, precision: int8}\n"),
+    ),
+    _case(
+        "recipe-data-unknown-key",
+        APPLY,
+        "recipe data has unknown key(s) images",
+        files.recipe("steps: []\ndata: {images: 3}\n"),
+    ),
+    _case(
         "recipe-newer-version",
         APPLY,
         "is newer than this cnnopt knows",

@@ -48,6 +48,14 @@ def test_short_forms_and_metadata() -> None:
         ("hello: world", "no 'steps'"),
         ("steps: [{ratio: 0.5}]", "step 1 must be a mapping"),
         ("steps: [{transform: fuse, version: 99}]", "newer"),
+        (
+            "steps: [fuse, {transform: prune, finetune_epochs: '2'}]",
+            r"^recipe step 2 \(prune\): finetune_epochs must be a number, got '2'",
+        ),
+        ("steps: [{transform: prune, steps: 2.5}]", r"steps must be a whole number, got 2.5"),
+        ("steps: [{transform: prune, ignore: conv1}]", r"ignore must be a list of texts"),
+        ("steps: [{transform: fuse, fold_bn: 'no'}]", r"fold_bn must be true or false"),
+        ("steps: [{transform: quantize, calibration: 3}]", r"calibration must be text, got 3"),
     ],
 )
 def test_bad_recipes_name_the_problem(text: str, match: str) -> None:

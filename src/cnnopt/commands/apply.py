@@ -3,6 +3,9 @@
 The output directory is a checkpoint (model.safetensors + state.json with the layer
 structure) plus recipe.yaml and metrics.json, so the optimized model reloads with
 `cnnopt.recipe.load_applied(DIR)` and the report can show what the recipe cost and saved.
+A recipe with a `target:` (as `cnnopt optimize` writes to best/recipe.yaml) is also lowered:
+quantized on the same calibration images and exported for its runtime (model.onnx or
+model.xml/.bin), and the artifact's accuracy is measured through that runtime.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
         help="fine-tuning budget for steps that set none (default: 0, no fine-tuning)",
     )
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
-    p.add_argument("--seed", type=int, default=0, help="default: 0")
+    p.add_argument("--seed", type=int, help="default: the recipe's data seed, else 0")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     add_json_flag(p)
 
@@ -73,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
 def run_recipe(args: argparse.Namespace, recipe: Any) -> int:
     """Load model and data, apply `recipe`, save everything, print a before/after summary."""
     from cnnopt.fileio import ensure_dir, write_json
+    from cnnopt.lowering import draw_data, example_batch
     from cnnopt.recipe import apply_recipe, save_applied
     from cnnopt.transforms import Context
 
@@ -80,8 +84,21 @@ def run_recipe(args: argparse.Namespace, recipe: Any) -> int:
         raise CnnoptError("no model given", "pass --model NAME or --checkpoint DIR")
     if args.finetune_epochs is not None and args.finetune_epochs < 0:
         raise CnnoptError(f"--finetune-epochs must be >= 0, got {args.finetune_epochs}", "e.g. 1")
+    if recipe.target is not None and recipe.target.needs_images and not args.dataset:
+        target = recipe.target
+        raise CnnoptError(
+            f"the recipe's target ({target.precision} on {target.runtime}) calibrates on "
+            "training images, and no --dataset was given",
+            f"pass --dataset {recipe.dataset or 'NAME'} (the data the recipe was made with)",
+        )
     out = ensure_dir(args.out)
-    train, val = _load_data(args)
+    if args.seed is None:
+        args.seed = recipe.data.seed if recipe.data is not None else 0
+    train_split, val = _load_data(args)
+    drawn = None
+    if train_split is not None:  # the recipe's own draws of fine-tuning and calibration images
+        drawn = draw_data(recipe, train_split, args.limit, args.seed, CALIBRATION_SAMPLES)
+    train = drawn.train if drawn is not None else None
     num_classes = train.num_classes if train is not None else 10
     in_channels = train.input_shape[0] if train is not None else None
     model = _load_model(args, num_classes, in_channels)
@@ -91,15 +108,17 @@ def run_recipe(args: argparse.Namespace, recipe: Any) -> int:
         in_channels = first_conv_in_channels(model) or 3
     shape = train.input_shape if train is not None else (in_channels, 32, 32)
     use_output_argument(model, args, shape)
+    example = example_batch(val, recipe.target.batch_size if recipe.target else 1, shape)
     ctx = Context(
         train_data=train,
         val_data=val,
-        calib_data=train.take(CALIBRATION_SAMPLES, seed=args.seed) if train is not None else None,
-        example_input=torch.randn(1, *shape),
+        calib_data=drawn.calib if drawn is not None else None,
+        example_input=example[:1],
         device=args.device,
         progress=not args.json,
         seed=args.seed,
         finetune_epochs=args.finetune_epochs,
+        notes=list(drawn.notes) if drawn is not None else [],
     )
     before = measure(model, shape, val)
     optimized = apply_recipe(model, recipe, ctx, progress=not args.json)
@@ -112,7 +131,9 @@ def run_recipe(args: argparse.Namespace, recipe: Any) -> int:
         "after": after,
         "notes": ctx.notes,
     }
-    save_applied(out, optimized, recipe, {"metrics": metrics})
+    if recipe.target is not None:
+        metrics["artifact"] = lower_to_target(optimized, recipe, ctx, example, out, val)
+    save_applied(out, optimized, recipe, {"metrics": metrics}, example_input=example)
     write_json(Path(out) / "metrics.json", metrics)
     if args.json:
         print_json(metrics)
@@ -122,13 +143,40 @@ def run_recipe(args: argparse.Namespace, recipe: Any) -> int:
 
 
 def _load_data(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The whole train split (draw_data takes the recipe's subsets of it) and val."""
     if not args.dataset:
         return None, None
     from cnnopt.data import load_dataset
 
     train = load_dataset(args.dataset, split="train", root=args.data_dir)
     val = load_dataset(args.dataset, split="val", root=args.data_dir)
-    return train.take(args.limit, seed=args.seed), val
+    return train, val
+
+
+def lower_to_target(
+    model: nn.Module, recipe: Any, ctx: Any, example: torch.Tensor, out: Path, val: Any
+) -> dict[str, Any]:
+    """The recipe's lowering: quantize, export into `out`, measure through the runtime."""
+    from cnnopt.evaluate import evaluate
+    from cnnopt.lowering import lower
+
+    target = recipe.target
+    try:
+        lowered = lower(model, target, ctx, example, out, recipe)
+    except CnnoptError as exc:
+        what = f"{target.precision} on {target.runtime}"
+        raise CnnoptError(f"recipe target ({what}): {exc.message}", exc.hint) from None
+    accuracy = None
+    if val is not None:
+        accuracy = float(evaluate(lowered.predictor, val, batch_size=256).accuracy)
+    parity = lowered.parity or {}
+    return {
+        "runtime": target.runtime,
+        "precision": target.precision,
+        "files": lowered.files,
+        "accuracy": accuracy,
+        "parity": {k: v for k, v in parity.items() if isinstance(v, int | float | str | bool)},
+    }
 
 
 def _load_model(args: argparse.Namespace, num_classes: int, in_channels: int | None) -> nn.Module:
@@ -183,6 +231,13 @@ def _print_summary(metrics: dict[str, Any], out: Path) -> None:
         b, a = metrics["before"][key], metrics["after"][key]
         table.add_row(key, "-" if b is None else fmt.format(b), "-" if a is None else fmt.format(a))
     console.print(table)
+    artifact = metrics.get("artifact")
+    if artifact:
+        acc = artifact["accuracy"]
+        console.print(
+            f"artifact: {', '.join(artifact['files'][:2])} ({artifact['precision']} on "
+            f"{artifact['runtime']})" + (f", accuracy {acc:.2%}" if acc is not None else "")
+        )
     for note in metrics["notes"]:
         console.print(f"note: {note}")
     console.print(f"saved to {out}")

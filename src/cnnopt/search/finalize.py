@@ -13,7 +13,7 @@ from typing import Any
 
 from cnnopt.fileio import atomic_path, ensure_dir, write_json, write_text
 from cnnopt.record import Record
-from cnnopt.search.evaluate_candidate import CandidateEvaluator, make_config
+from cnnopt.search.evaluate_candidate import CandidateEvaluator
 from cnnopt.search.space import CandidateSpec
 
 
@@ -134,12 +134,12 @@ def export_best(
     try:  # a checkpoint that `cnnopt.recipe.load_applied("best")` reloads, pruned or not
         from cnnopt.recipe import Recipe, save_applied
 
-        recipe = Recipe(
-            steps=[make_config(step) for step in record.recipe if step["transform"] != "quantize"],
-            model=record.model,
-            description=f"{record.name}; serve with precision {record.precision}",
-        )
-        save_applied(best_dir, built.structured or built.model, recipe)
+        # The full recipe (steps + lowering target): the float checkpoint beside the artifact
+        # must not overwrite it with a quantize-less one.
+        recipe = Recipe.from_yaml(yaml_text)
+        model = built.structured or built.model
+        save_applied(best_dir, model, recipe, example_input=evaluator.example)
+        _save_base(evaluator.base_model, best_dir.parent / "baseline")
     except Exception as exc:
         info["checkpoint_note"] = f"save_applied: {type(exc).__name__}: {exc}"
     checkpoint_weights = best_dir / "model.safetensors"  # the name save_checkpoint uses
@@ -167,6 +167,15 @@ def export_best(
     return info
 
 
+def _save_base(model: Any, directory: Path) -> None:
+    """The trained baseline as a checkpoint, the `--model` that best/recipe.yaml re-applies
+    to (only for models a spec rebuilds: zoo names and file.py:factory)."""
+    from cnnopt.train.checkpoint import save_checkpoint
+
+    if isinstance(getattr(model, "cnnopt_spec", None), dict):
+        save_checkpoint(directory, model, state={"note": "baseline of cnnopt optimize"})
+
+
 def _atomic_copy(source: Path, target: Path) -> None:
     """shutil.copy2 through a temporary file, so a kill mid-copy leaves no half artifact."""
     with atomic_path(target) as tmp:
@@ -183,8 +192,14 @@ Recommended by `cnnopt optimize`: validation accuracy {acc}, latency p50
 ({record.precision}).
 
 Files: `{name}` (what {record.runtime} loads), `weights.safetensors` + `state.json` (the
-PyTorch model after the recipe, before quantization), `recipe.yaml` (the steps that produced
-it), `record.json` (all measurements).
+PyTorch model after the recipe, before quantization), `recipe.yaml` (the structure steps and
+the lowering target, calibration included, that produced it), `record.json` (all measurements).
+
+Rebuild the same artifact from the baseline (saved beside best/ for zoo and file models):
+
+```
+cnnopt apply --recipe best/recipe.yaml --model baseline --dataset DATASET --out rebuilt
+```
 
 Load and run it:
 

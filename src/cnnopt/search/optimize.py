@@ -214,7 +214,7 @@ def _finish(
     index = results["recommended"]["index"]
     if index is not None:
         console.print("exporting the recommended model to best/ ...")
-        yaml_text = _recipe_yaml(records[index])
+        yaml_text = _recipe_yaml(records[index], runner.evaluator)
         details = runner.recommended_details(
             records[index], test_data or val_data, out_dir, yaml_text
         )
@@ -229,16 +229,11 @@ def _finish(
     )  # fmt: skip
 
 
-def _recipe_yaml(record: Record) -> str:
-    """The recommended recipe in `cnnopt.recipe.Recipe` YAML (runtime noted in description)."""
-    import yaml
+def _recipe_yaml(record: Record, evaluator: CandidateEvaluator) -> str:
+    """The recommended candidate's full recipe (steps, lowering target, data draws) as YAML."""
+    from cnnopt.search.recipe_export import candidate_recipe
 
-    data = {
-        "model": record.model,
-        "description": f"{record.name}; runtime {record.runtime}, precision {record.precision}",
-        "steps": record.recipe,
-    }
-    return yaml.safe_dump(data, sort_keys=False)
+    return candidate_recipe(record, evaluator).to_yaml()
 
 
 def baseline(

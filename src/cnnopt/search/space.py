@@ -180,11 +180,15 @@ class SearchSpace:
         """Baseline and one-technique-at-a-time candidates, tried first so the report can
         show what each technique buys on its own before the sampler combines them; plus one
         "prune + int8" combination, the usual winner, so even a short search has it."""
-        base_runtime = "eager" if "eager" in self.runtimes else self.runtimes[0]
-        points = [("baseline", CandidateSpec(runtime=base_runtime))]
-        for runtime in self.runtimes:
+        # fp32 unless the space leaves it out (e.g. --precision int8): then its first precision
+        base_precision = "fp32" if "fp32" in self.precisions else self.precisions[0]
+        runtimes = self.runtimes_for(base_precision) or self.runtimes
+        base_runtime = "eager" if "eager" in runtimes else runtimes[0]
+        base = CandidateSpec(precision=base_precision, runtime=base_runtime)
+        points = [("baseline", base)]
+        for runtime in runtimes:
             if runtime != base_runtime:
-                points.append((f"runtime {runtime}", CandidateSpec(runtime=runtime)))
+                points.append((f"runtime {runtime}", replace(base, runtime=runtime)))
         if "bf16" in self.precisions and self.runtimes_for(
             "bf16"
         ):  # OpenVINO's bf16 hint is the fast bf16 on a CPU
@@ -198,10 +202,15 @@ class SearchSpace:
         importance = "l2" if "l2" in self.prune_importances else self.prune_importances[0]
         pruned = CandidateSpec(prune_ratio=ratio, prune_importance=importance)
         if ratio > 0:
-            points.append((f"prune {ratio:.0%}", replace(pruned, runtime=base_runtime)))
+            points.append(
+                (
+                    f"prune {ratio:.0%}",
+                    replace(base, prune_ratio=ratio, prune_importance=importance),
+                )
+            )
         lowrank = max(self.lowrank_ratios)
         if lowrank > 0:
-            points.append(("low-rank", CandidateSpec(lowrank_ratio=lowrank, runtime=base_runtime)))
+            points.append(("low-rank", replace(base, lowrank_ratio=lowrank)))
         if ratio > 0 and int8_runtimes:  # reuses the cached pruned model: no extra fine-tuning
             runtime = _preferred(int8_runtimes, ("openvino", "onnxruntime"))
             combo = replace(pruned, precision="int8", runtime=runtime)

@@ -86,6 +86,13 @@ def save_checkpoint(
     state.setdefault("model_spec", getattr(model, "cnnopt_spec", None))
     if not output_spec(model).is_default:  # which of several outputs is the prediction
         state.setdefault("output", output_spec(model).to_json())
+    base_spec = getattr(model, "cnnopt_base_spec", None)
+    if state["model_spec"] is None and isinstance(base_spec, dict) and "structure" not in state:
+        # A pruned/factorized model (e.g. fine-tuned after a recipe): its spec alone no longer
+        # rebuilds it, so the checkpoint carries its structure like `save_applied` does.
+        from cnnopt.structure import describe_structure
+
+        state["base_spec"], state["structure"] = base_spec, describe_structure(model)
     write_json(directory / STATE, state)
     return directory
 
@@ -163,7 +170,7 @@ def load_model(path: str | Path, which: str = "best") -> nn.Module:
         # Pruned/reshaped by a recipe: the zoo spec alone no longer describes its shapes.
         from cnnopt.recipe import load_applied
 
-        return set_output(load_applied(directory), read_state(directory).get("output"))
+        return set_output(load_applied(directory, which=which), read_state(directory).get("output"))
     model = load_checkpoint(target, which=which)["model"]
     model.eval()
     return set_output(model, read_state(directory).get("output"))

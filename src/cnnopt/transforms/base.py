@@ -47,6 +47,13 @@ class TransformConfig:
                 f"transform {cls.name!r} has no option(s) {', '.join(unknown)}",
                 f"known options: {', '.join(sorted(known)) or 'none'}",
             )
+        from cnnopt.fieldtypes import first_problem
+
+        problem = first_problem(cls, data)
+        if problem:  # checked before construction: a wrong type would fail deep inside later
+            raise CnnoptError(
+                f"transform {cls.name!r}: {problem}", "write numbers and true/false unquoted"
+            )
         try:
             config = cls(**data)
         except TypeError as exc:
