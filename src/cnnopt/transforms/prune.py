@@ -13,6 +13,7 @@ reported (prune_widths): in ctx.notes and on `model.cnnopt_prune_result`.
 from __future__ import annotations
 
 import fnmatch
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,18 +107,10 @@ def prune(model: nn.Module, config: PruneConfig, ctx: Context) -> nn.Module:
     skipped += _narrow_layers(model, config, skipped)
     widths = prunable_widths(model, skipped)
     costs = costs_of(model, example, "before")
-    pruner = tp.pruner.BasePruner(
-        model,
-        example,
-        importance=_importance(config.importance),
-        global_pruning=config.global_pruning,
-        pruning_ratio=config.ratio,
-        pruning_ratio_dict=ratios or None,
-        max_pruning_ratio=config.max_layer_ratio if config.global_pruning else 1.0,
-        iterative_steps=config.steps,
-        ignored_layers=skipped + protected.params,
-        round_to=None,  # prune_step rounds, toward keeping channels
-    )
+    with warnings.catch_warnings():  # raw parameters are handled (kept, or pruned with
+        # their channel group); Torch-Pruning's advice to pass unwrapped_parameters is noise
+        warnings.filterwarnings("ignore", message="Unwrapped parameters detected")
+        pruner = _pruner(model, example, config, ratios, skipped + protected.params)
     epochs = resolve_epochs(config.finetune_epochs, ctx)
     removed = skipped_groups = 0
     for _ in range(config.steps):
@@ -145,6 +138,27 @@ def prune(model: nn.Module, config: PruneConfig, ctx: Context) -> nn.Module:
         model.cnnopt_channel_config = channel_config(model)  # type: ignore[assignment]
     ctx.notes.append(describe_result(result, config.ratio, config.round_to, epochs > 0))
     return model
+
+
+def _pruner(
+    model: nn.Module,
+    example: torch.Tensor,
+    config: PruneConfig,
+    ratios: dict[nn.Module, float],
+    ignored: list[Any],
+) -> Any:
+    return tp.pruner.BasePruner(
+        model,
+        example,
+        importance=_importance(config.importance),
+        global_pruning=config.global_pruning,
+        pruning_ratio=config.ratio,
+        pruning_ratio_dict=ratios or None,
+        max_pruning_ratio=config.max_layer_ratio if config.global_pruning else 1.0,
+        iterative_steps=config.steps,
+        ignored_layers=ignored,
+        round_to=None,  # prune_step rounds, toward keeping channels
+    )
 
 
 def _has(modules: list[nn.Module], module: nn.Module) -> bool:
