@@ -157,3 +157,32 @@ def test_a_broken_pruning_result_is_refused_in_one_line(monkeypatch: pytest.Monk
     message = str(info.value)
     assert "pruning changed the model's outputs at batch 1: output was 1x10 float32" in message
     assert "now 1x8 float32" in message and "\n" not in message
+
+
+class _NestedFrozen(nn.Module):
+    """A frozen trunk, and a nested dict holding a map, a list and a plain int."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(3, 32, 3, padding=1)
+        self.b = nn.Conv2d(32, 48, 3, padding=1)
+        self.seg = nn.Conv2d(48, 24, 1)
+        self.cls = nn.Linear(48, 16)
+        for p in [*self.a.parameters(), *self.b.parameters()]:
+            p.requires_grad_(False)
+
+    def forward(self, x: torch.Tensor) -> dict:
+        f = torch.relu(self.b(torch.relu(self.a(x))))
+        return {"out": {"seg": self.seg(f), "cls": [self.cls(f.mean((2, 3)))]}, "n": 3}
+
+
+def test_nested_outputs_and_frozen_weights() -> None:
+    """Before: Torch-Pruning failed on the int leaf ('int' object is not iterable), and saw
+    no channel groups at all behind frozen weights."""
+    model = _NestedFrozen().eval()
+    x = torch.randn(2, 3, 8, 8)
+    before = output_signature(model, x)
+    pruned, _ = _prune(model, x, ratio=0.5)
+    assert output_signature(pruned, x) == before
+    assert pruned.a.out_channels == 16 and pruned.b.out_channels == 24
+    assert not pruned.a.weight.requires_grad and pruned.seg.weight.requires_grad

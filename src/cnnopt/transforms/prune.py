@@ -30,6 +30,7 @@ from cnnopt.transforms.prune_outputs import (
     output_signature,
     protected_layers,
     second_batch,
+    tensor_leaves,
 )
 from cnnopt.transforms.prune_widths import (
     achieved,
@@ -106,6 +107,9 @@ def prune(model: nn.Module, config: PruneConfig, ctx: Context) -> nn.Module:
     skipped += _narrow_layers(model, config, skipped)
     widths = prunable_widths(model, skipped)
     costs = costs_of(model, example, "before")
+    frozen = [n for n, p in model.named_parameters() if not p.requires_grad]
+    for name in frozen:  # Torch-Pruning traces autograd: a frozen trunk would be invisible
+        model.get_parameter(name).requires_grad_(True)
     with warnings.catch_warnings():  # raw parameters are handled (kept, or pruned with
         # their channel group); Torch-Pruning's advice to pass unwrapped_parameters is noise
         warnings.filterwarnings("ignore", message="Unwrapped parameters detected")
@@ -127,6 +131,8 @@ def prune(model: nn.Module, config: PruneConfig, ctx: Context) -> nn.Module:
                 model.load_state_dict(tuned.state_dict())
             model.eval()
     model.train(was_training)
+    for name in frozen:  # pruned parameters are new tensors: freeze them again by name
+        model.get_parameter(name).requires_grad_(False)
     result = achieved(widths, model, config.ratio, config.importance, costs)
     result.update(costs_of(model, example, "after"))
     result["output_layers"] = [n for n, m in model.named_modules() if _has(protected.modules, m)]
@@ -164,6 +170,7 @@ def _pruner(
     return tp.pruner.BasePruner(
         model,
         example,
+        output_transform=tensor_leaves,  # nested dicts/lists, non-tensor leaves
         importance=_importance(config.importance),
         global_pruning=config.global_pruning,
         pruning_ratio=config.ratio,

@@ -203,9 +203,8 @@ def describe_result(result: dict[str, Any], ratio: float, round_to: int, finetun
         )
     if not result["changed"]:
         return (
-            f"prune: no change: at ratio {ratio:.0%} with widths rounded up to multiples "
-            f"of {round_to}, every layer keeps all its channels (raise the ratio or "
-            "lower round_to)" + suffix
+            f"prune: no change: at ratio {ratio:.0%} no layer could lose channels (widths "
+            f"round up to multiples of {round_to}; layers feeding an output are kept)" + suffix
         )
     line = (
         f"prune: removed {result['ratio']:.0%} of prunable channels "
