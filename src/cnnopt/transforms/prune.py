@@ -114,6 +114,7 @@ def prune(model: nn.Module, config: PruneConfig, ctx: Context) -> nn.Module:
         # their channel group); Torch-Pruning's advice to pass unwrapped_parameters is noise
         warnings.filterwarnings("ignore", message="Unwrapped parameters detected")
         pruner = _pruner(model, example, config, ratios, skipped + protected.params)
+    _freeze(model, frozen)
     epochs = resolve_epochs(config.finetune_epochs, ctx)
     removed = skipped_groups = 0
     for _ in range(config.steps):
@@ -124,6 +125,7 @@ def prune(model: nn.Module, config: PruneConfig, ctx: Context) -> nn.Module:
         )
         removed += step_removed
         skipped_groups += step_skipped
+        _freeze(model, frozen)  # pruned parameters are new tensors: frozen again by name
         model.zero_grad(set_to_none=True)
         if epochs > 0 and step_removed:
             tuned = finetune(model, ctx, epochs, transform="prune", lr=config.lr)
@@ -131,8 +133,6 @@ def prune(model: nn.Module, config: PruneConfig, ctx: Context) -> nn.Module:
                 model.load_state_dict(tuned.state_dict())
             model.eval()
     model.train(was_training)
-    for name in frozen:  # pruned parameters are new tensors: freeze them again by name
-        model.get_parameter(name).requires_grad_(False)
     result = achieved(widths, model, config.ratio, config.importance, costs)
     result.update(costs_of(model, example, "after"))
     result["output_layers"] = [n for n, m in model.named_modules() if _has(protected.modules, m)]
@@ -143,6 +143,11 @@ def prune(model: nn.Module, config: PruneConfig, ctx: Context) -> nn.Module:
         model.cnnopt_channel_config = channel_config(model)  # type: ignore[assignment]
     ctx.notes.append(describe_result(result, config.ratio, config.round_to, epochs > 0))
     return model
+
+
+def _freeze(model: nn.Module, names: list[str]) -> None:
+    for name in names:
+        model.get_parameter(name).requires_grad_(False)
 
 
 def _output_checks(
