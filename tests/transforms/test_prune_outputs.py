@@ -186,3 +186,17 @@ def test_nested_outputs_and_frozen_weights() -> None:
     assert output_signature(pruned, x) == before
     assert pruned.a.out_channels == 16 and pruned.b.out_channels == 24
     assert not pruned.a.weight.requires_grad and pruned.seg.weight.requires_grad
+
+
+def test_a_cut_torch_pruning_mis_maps_is_undone_not_fatal() -> None:
+    """dense_se_two_heads: a channel group crossing torch.cat into a grouped conv makes
+    Torch-Pruning index out of bounds; that one cut is undone and the rest is pruned."""
+    torch.manual_seed(0)
+    model = ARCHITECTURES["dense_se_two_heads"](in_channels=3).eval()
+    x = torch.randn(2, 3, 16, 16)
+    before = output_signature(model, x)
+    pruned, ctx = _prune(model, x, ratio=0.5, importance="bn")
+    assert output_signature(pruned, x) == before
+    result = pruned.cnnopt_prune_result
+    assert result["groups_kept_whole"] >= 1 and result["changed"]
+    assert "could not cut consistently were kept whole" in ctx.notes[-1]
