@@ -99,7 +99,11 @@ class RandomNet(nn.Module):
 def build(spec: NetSpec) -> nn.Module:
     """The model in eval mode with seeded weights and non-trivial BN statistics."""
     torch.manual_seed(spec.seed)
-    model = RandomNet(spec)
+    return build_bn_stats(RandomNet(spec)).eval()
+
+
+def build_bn_stats(model: nn.Module) -> nn.Module:
+    """Random BN statistics and affine terms, so folding or pruning BN is never a no-op."""
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, nn.BatchNorm2d):
@@ -107,7 +111,7 @@ def build(spec: NetSpec) -> nn.Module:
                 module.running_var.uniform_(0.5, 2.0)
                 module.weight.uniform_(0.5, 1.5)
                 module.bias.uniform_(-0.3, 0.3)
-    return model.eval()
+    return model
 
 
 blocks = st.builds(

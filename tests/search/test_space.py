@@ -31,6 +31,19 @@ def test_structure_steps_and_label() -> None:
     assert CandidateSpec().label("m") == "m on eager"
 
 
+def test_label_says_what_prune_achieved() -> None:
+    """Before, 30% was printed whatever was removed (50% on 32-wide layers, 0% on a model of
+    functional convs)."""
+    spec = CandidateSpec(0.3, "l2", 0.5)
+    assert spec.label("m", {"ratio": 0.25, "changed": True}) == (
+        "m pruned 25% (l2), low-rank 50% on eager"
+    )
+    assert spec.label("m", {"ratio": 0.0, "changed": False}) == (
+        "m prune: no change, low-rank 50% on eager"
+    )
+    assert spec.label("m") == "m pruned 30% (l2), low-rank 50% on eager"  # nothing measured yet
+
+
 def test_single_technique_points_start_with_the_baseline() -> None:
     points = SearchSpace().single_technique_points()
     tags = [tag for tag, _ in points]

@@ -195,8 +195,11 @@ class CandidateEvaluator:
 
     def _measure(self, spec: CandidateSpec) -> Record:
         built = self.build(spec)
+        # what the prune step achieved (not what it was asked for), for the label and record
+        pruned = getattr(built.structured, "cnnopt_prune_result", None)
+        pruned = pruned if spec.prune_ratio else None
         record = Record(
-            name=spec.label(self.model_name),
+            name=spec.label(self.model_name, pruned),
             model=self.model_name,
             recipe=built.recipe,
             runtime=spec.runtime,
@@ -215,6 +218,8 @@ class CandidateEvaluator:
         record.params = sum(p.numel() for p in built.model.parameters())
         record.file_size_bytes = artifact_size(built.predictor, built.model)
         record.extra["notes"] = built.notes
+        if pruned:
+            record.extra["achieved"] = dict(pruned)
         return record
 
     def estimate_seconds(self, spec: CandidateSpec, quantized: Any = None) -> float:

@@ -79,11 +79,16 @@ class CandidateSpec:
             data["distill_epochs"] = 0.0
         return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
-    def label(self, model_name: str = "model") -> str:
-        """Human name, e.g. 'resnet18 pruned 50% (l2) + int8 on openvino'."""
+    def label(self, model_name: str = "model", pruned: dict[str, Any] | None = None) -> str:
+        """Human name, e.g. 'resnet18 pruned 50% (l2) + int8 on openvino'. `pruned` is the
+        prune step's achieved result (`model.cnnopt_prune_result`): the label then says
+        what was removed, not what was asked for ("prune: no change" when nothing was)."""
         parts = []
-        if self.prune_ratio > 0:
-            parts.append(f"pruned {self.prune_ratio:.0%} ({self.prune_importance})")
+        if self.prune_ratio > 0 and pruned is not None and not pruned.get("changed", True):
+            parts.append("prune: no change")
+        elif self.prune_ratio > 0:
+            ratio = pruned.get("ratio", self.prune_ratio) if pruned else self.prune_ratio
+            parts.append(f"pruned {ratio:.0%} ({self.prune_importance})")
         if self.lowrank_ratio > 0:
             parts.append(f"low-rank {self.lowrank_ratio:.0%}")
         if any(s["transform"] == "distill" for s in self.structure_steps()):

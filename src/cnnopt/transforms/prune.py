@@ -3,13 +3,17 @@
 Torch-Pruning's dependency graph finds every layer coupled to a channel (residual adds,
 concatenations, depthwise and grouped convs, squeeze-excitation, several heads) and removes
 the channel from all of them at once, so the model keeps working on any topology it can
-trace. Output layers (those whose result is a model output) are never pruned: their width is
-the number of classes.
+trace. Layers whose channels reach a model output (classifier heads, heads summed or
+concatenated, pooled segmentation heads, returned features) are never pruned, and every
+output is checked afterwards for the same structure, shape and dtype at two batch sizes
+(prune_outputs). Widths are rounded toward keeping channels and what was actually removed is
+reported (prune_widths): in ctx.notes and on `model.cnnopt_prune_result`.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +25,20 @@ from torch import nn
 from cnnopt.errors import CnnoptError
 from cnnopt.transforms.base import Context, TransformConfig, register_transform
 from cnnopt.transforms.finetune import example_input, finetune, mark_restructured, resolve_epochs
+from cnnopt.transforms.prune_outputs import (
+    check_outputs,
+    output_signature,
+    protected_layers,
+    second_batch,
+    tensor_leaves,
+)
+from cnnopt.transforms.prune_widths import (
+    achieved,
+    costs_of,
+    describe_result,
+    prunable_widths,
+    prune_step,
+)
 
 IMPORTANCES = ("l1", "l2", "bn", "taylor")
 PRUNABLE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
@@ -78,16 +96,86 @@ def prune(model: nn.Module, config: PruneConfig, ctx: Context) -> nn.Module:
     was_training = model.training
     model.eval()  # tracing must not update BN running statistics
     example = example_input(model, ctx).to(next(model.parameters()).device)
-    ignored = output_layers(model, example) + _match(model, config.ignore, "ignore")
+    checks, expected = _output_checks(model, example)
+    protected = protected_layers(model, example)
+    skipped = protected.modules + _match(model, config.ignore, "ignore")
     ratios = {
         module: r
         for pattern, r in config.layer_ratios.items()
         for module in _match(model, [pattern], "layer_ratios")
     }
-    ignored, ratios = _protect_narrow_layers(model, config, ignored, ratios)
-    pruner = tp.pruner.BasePruner(
+    skipped += _narrow_layers(model, config, skipped)
+    widths = prunable_widths(model, skipped)
+    costs = costs_of(model, example, "before")
+    frozen = [n for n, p in model.named_parameters() if not p.requires_grad]
+    for name in frozen:  # Torch-Pruning traces autograd: a frozen trunk would be invisible
+        model.get_parameter(name).requires_grad_(True)
+    with warnings.catch_warnings():  # raw parameters are handled (kept, or pruned with
+        # their channel group); Torch-Pruning's advice to pass unwrapped_parameters is noise
+        warnings.filterwarnings("ignore", message="Unwrapped parameters detected")
+        pruner = _pruner(model, example, config, ratios, skipped + protected.params)
+    _freeze(model, frozen)
+    epochs = resolve_epochs(config.finetune_epochs, ctx)
+    removed = skipped_groups = 0
+    for _ in range(config.steps):
+        if config.importance == "taylor":
+            _accumulate_gradients(model, ctx, config)
+        step_removed, step_skipped = _step(
+            pruner, model, checks, expected, config, protected.modules
+        )
+        removed += step_removed
+        skipped_groups += step_skipped
+        _freeze(model, frozen)  # pruned parameters are new tensors: frozen again by name
+        model.zero_grad(set_to_none=True)
+        if epochs > 0 and step_removed:
+            tuned = finetune(model, ctx, epochs, transform="prune", lr=config.lr)
+            if tuned is not model:  # the trainer may hand back its best copy: same shapes
+                model.load_state_dict(tuned.state_dict())
+            model.eval()
+    model.train(was_training)
+    result = achieved(widths, model, config.ratio, config.importance, costs)
+    result.update(costs_of(model, example, "after"))
+    result["output_layers"] = [n for n, m in model.named_modules() if _has(protected.modules, m)]
+    result["groups_kept_whole"] = skipped_groups
+    model.cnnopt_prune_result = result  # type: ignore[assignment]
+    if removed:
+        mark_restructured(model, "prune")
+        model.cnnopt_channel_config = channel_config(model)  # type: ignore[assignment]
+    ctx.notes.append(describe_result(result, config.ratio, config.round_to, epochs > 0))
+    return model
+
+
+def _freeze(model: nn.Module, names: list[str]) -> None:
+    for name in names:
+        model.get_parameter(name).requires_grad_(False)
+
+
+def _output_checks(
+    model: nn.Module, example: torch.Tensor
+) -> tuple[list[torch.Tensor], list[list[tuple[str, str]]]]:
+    """Inputs to re-run after pruning and the output signatures they must still give: the
+    example, and the example at another batch size unless the model never ran on one."""
+    checks, expected = [example], [output_signature(model, example)]
+    other = second_batch(example)
+    try:
+        expected.append(output_signature(model, other))
+        checks.append(other)
+    except (RuntimeError, ValueError, IndexError):
+        pass  # a model built for one batch size: the example alone is checked
+    return checks, expected
+
+
+def _pruner(
+    model: nn.Module,
+    example: torch.Tensor,
+    config: PruneConfig,
+    ratios: dict[nn.Module, float],
+    ignored: list[Any],
+) -> Any:
+    return tp.pruner.BasePruner(
         model,
         example,
+        output_transform=tensor_leaves,  # nested dicts/lists, non-tensor leaves
         importance=_importance(config.importance),
         global_pruning=config.global_pruning,
         pruning_ratio=config.ratio,
@@ -95,28 +183,12 @@ def prune(model: nn.Module, config: PruneConfig, ctx: Context) -> nn.Module:
         max_pruning_ratio=config.max_layer_ratio if config.global_pruning else 1.0,
         iterative_steps=config.steps,
         ignored_layers=ignored,
-        round_to=config.round_to if config.round_to > 1 else None,
+        round_to=None,  # prune_step rounds, toward keeping channels
     )
-    epochs = resolve_epochs(config.finetune_epochs, ctx)
-    for _ in range(config.steps):
-        if config.importance == "taylor":
-            _accumulate_gradients(model, ctx, config)
-        _step(pruner, model, example)
-        model.zero_grad(set_to_none=True)
-        if epochs > 0:
-            tuned = finetune(model, ctx, epochs, transform="prune", lr=config.lr)
-            if tuned is not model:  # the trainer may hand back its best copy: same shapes
-                model.load_state_dict(tuned.state_dict())
-            model.eval()
-    model.train(was_training)
-    mark_restructured(model, "prune")
-    model.cnnopt_channel_config = channel_config(model)  # type: ignore[assignment]
-    if epochs <= 0:
-        ctx.notes.append(
-            f"prune: removed {config.ratio:.0%} of channels without fine-tuning; accuracy "
-            "usually drops until the model is fine-tuned or distilled"
-        )
-    return model
+
+
+def _has(modules: list[nn.Module], module: nn.Module) -> bool:
+    return any(m is module for m in modules)
 
 
 TOPOLOGY_HINT = (
@@ -126,51 +198,35 @@ TOPOLOGY_HINT = (
 )
 
 
-def _step(pruner: Any, model: nn.Module, example: torch.Tensor) -> None:
-    """One pruning step, then one forward pass: Torch-Pruning can fail on (or silently break)
-    a topology it mis-tracks, and a broken model must never leave this transform."""
+def _step(
+    pruner: Any,
+    model: nn.Module,
+    checks: list[torch.Tensor],
+    expected: list[list[tuple[str, str]]],
+    config: PruneConfig,
+    protected: list[nn.Module],
+) -> tuple[int, int]:
+    """One pruning step; every cut that stops the model running on the example, or changes
+    an output, is undone. What escapes (Torch-Pruning failing outside a cut) is refused."""
+
+    def still_works() -> bool:
+        try:
+            return output_signature(model, checks[0]) == expected[0]
+        except (RuntimeError, ValueError, IndexError):
+            return False
+
     try:
-        pruner.step()
-        with torch.no_grad():
-            model(example)
+        done = prune_step(
+            pruner, config.round_to, not config.global_pruning, protected, still_works
+        )
     except (IndexError, RuntimeError, ValueError) as exc:
         raise CnnoptError(
             f"pruning cannot handle this model's topology ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0][:160]})",
             TOPOLOGY_HINT,
         ) from None
-
-
-def output_layers(model: nn.Module, example: torch.Tensor) -> list[nn.Module]:
-    """Layers whose output is a model output (classifiers, every head of a multi-head model).
-
-    Found by watching one forward pass; when an output comes from a functional op instead,
-    the last conv/linear with as many channels as that output is taken.
-    """
-    produced: dict[int, nn.Module] = {}
-
-    def hook(module: nn.Module, inputs: Any, output: Any) -> None:
-        if isinstance(output, torch.Tensor):
-            produced[id(output)] = module
-
-    leaves = [m for m in model.modules() if not list(m.children())]
-    handles = [m.register_forward_hook(hook) for m in leaves]
-    try:
-        with torch.no_grad():
-            outputs = tp.utils.flatten_as_list(model(example))
-    finally:
-        for handle in handles:
-            handle.remove()
-    layers: list[nn.Module] = []
-    prunable = [m for m in model.modules() if isinstance(m, PRUNABLE)]
-    for out in outputs:
-        module = produced.get(id(out))
-        if not isinstance(module, PRUNABLE):
-            width = out.shape[1] if out.dim() > 1 else out.shape[0]
-            module = next((m for m in reversed(prunable) if _out_channels(m) == width), None)
-        if module is not None and module not in layers:
-            layers.append(module)
-    return layers
+    check_outputs(model, checks, expected)
+    return done
 
 
 def channel_config(model: nn.Module) -> dict[str, dict[str, int]]:
@@ -245,34 +301,18 @@ def _accumulate_gradients(model: nn.Module, ctx: Context, config: PruneConfig) -
         loss.backward()
 
 
-def _protect_narrow_layers(
-    model: nn.Module,
-    config: PruneConfig,
-    ignored: list[nn.Module],
-    ratios: dict[nn.Module, float],
-) -> tuple[list[nn.Module], dict[nn.Module, float]]:
-    """Keep rounding from emptying a layer: 12 channels at 50% would round 6 down to 0.
-
-    Layers no wider than `round_to` are left alone; others get their ratio capped so that at
-    least `round_to` channels survive.
-    """
+def _narrow_layers(
+    model: nn.Module, config: PruneConfig, skipped: list[nn.Module]
+) -> list[nn.Module]:
+    """Layers no wider than `round_to`: rounding keeps them whole anyway, and leaving them out
+    lets global ranking spend the budget on layers that can shrink."""
     if config.round_to <= 1:
-        return ignored, ratios
-    ignored, ratios = list(ignored), dict(ratios)
-    for module in model.modules():
-        if not isinstance(module, PRUNABLE) or module in ignored or _is_depthwise(module):
-            continue
-        channels = _out_channels(module)
-        wanted = config.max_layer_ratio if config.global_pruning else config.ratio
-        wanted = ratios.get(module, wanted)
-        if channels <= config.round_to:
-            ignored.append(module)
-        elif channels * (1 - wanted) < config.round_to:
-            if config.global_pruning:
-                ignored.append(module)
-            else:
-                ratios[module] = 1 - config.round_to / channels
-    return ignored, ratios
+        return []
+    return [
+        m
+        for m in model.modules()
+        if isinstance(m, PRUNABLE) and not _has(skipped, m) and _out_channels(m) <= config.round_to
+    ]
 
 
 def _match(model: nn.Module, patterns: list[str], option: str) -> list[nn.Module]:
