@@ -233,7 +233,8 @@ def main() -> None:
             result["ok"] = result["rc"] == 0
             table[name][step] = result
             print(
-                f"{name:22s} {step:16s} {'pass' if result['ok'] else 'FAIL'}", result["last"][:100],
+                f"{name:22s} {step:16s} {'pass' if result['ok'] else 'FAIL'}",
+                result["last"][:100],
                 flush=True,
             )
     steps = list(next(iter(table.values())))
