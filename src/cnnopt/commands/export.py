@@ -38,10 +38,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from cnnopt.models.fit import check_runs_on
     from cnnopt.runtimes.export import export_artifacts
 
     channels = args.input[0]
     model = load_model_from_args(args, args.num_classes, channels)
+    check_runs_on(model, args.input)
     example = torch.randn(1, *args.input, generator=torch.Generator().manual_seed(0))
     result = export_artifacts(model, args.out, example, runtime=args.format, opset=args.opset)
     payload = {"model": model_label(args.model), "out": args.out, **result.__dict__}

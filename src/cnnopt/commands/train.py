@@ -21,6 +21,7 @@ from cnnopt.commands._common import (
 )
 from cnnopt.errors import CnnoptError
 from cnnopt.fileio import ensure_dir, remove_stale_temps, write_json
+from cnnopt.models.fit import check_fits_data
 
 # CLI flag -> TrainConfig field, for flags that override the dataset's recipe when given.
 _OVERRIDES = {
@@ -130,6 +131,10 @@ def run(args: argparse.Namespace) -> int:
         in_channels=train_data.input_shape[0],
         width=args.width,
     )
+    check_fits_data(model, train_data)
+    ensure_dir(out)  # only once model and data fit: a refusal leaves no folder
+    if args.resume:
+        remove_stale_temps(out)
     adversarial = None
     if adv_options is not None:
         from cnnopt.robust import AdversarialTraining
@@ -197,6 +202,7 @@ def _adversarial_options(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def _check_out(out: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse a wrong --out before any work (the folder is made once the model fits)."""
     if out.exists() and not out.is_dir():
         raise CnnoptError(f"--out {out} is a file", "give a directory, e.g. --out runs/my-model")
     has_run = (out / "state.json").is_file()
@@ -210,9 +216,6 @@ def _check_out(out: Path, resume: bool, overwrite: bool) -> None:
     if has_run and overwrite:
         for name in ("state.json", "model.safetensors", "best.safetensors", "trainer.pt"):
             (out / name).unlink(missing_ok=True)
-    ensure_dir(out)
-    if resume:
-        remove_stale_temps(out)
 
 
 def _print_summary(metrics: dict) -> None:

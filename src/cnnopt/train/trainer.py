@@ -22,6 +22,7 @@ from torch import nn
 from cnnopt.data.base import TensorData, split_train_val
 from cnnopt.data.loader import iterate_batches, num_batches
 from cnnopt.errors import CnnoptError
+from cnnopt.models.fit import check_fits_data
 from cnnopt.train.checkpoint import load_checkpoint, save_checkpoint
 from cnnopt.train.config import TrainConfig
 from cnnopt.train.optim import build_optimizer, build_scheduler
@@ -66,6 +67,7 @@ def train(
     device = _device(config.device)
     started = time.perf_counter()
     model.to(device)
+    check_fits_data(model, train_data)  # a wrong class count would train silently
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
     augment = _augment(config.augment, train_data)
