@@ -14,8 +14,20 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnnopt.commands._common import add_json_flag, console, positive_int, print_json
+from cnnopt.commands._common import (
+    add_json_flag,
+    console,
+    input_shape,
+    positive_int,
+    print_json,
+)
 from cnnopt.errors import CnnoptError
+from cnnopt.models.fit import (
+    check_fits_data,
+    check_runs_on,
+    first_conv_in_channels,
+    shape_text,
+)
 
 CALIBRATION_SAMPLES = 512  # enough images to rank channels or calibrate ranges, fast to run
 
@@ -43,6 +55,13 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     add_pickle_arguments(p)
     p.add_argument("--checkpoint", metavar="DIR", help="start from this trained checkpoint")
     p.add_argument("--dataset", help="data for fine-tuning, taylor importance and accuracy")
+    p.add_argument(
+        "--input",
+        type=input_shape,
+        metavar="CxHxW",
+        help="one image's shape when there is no --dataset, e.g. 1x28x28 (default: the "
+        "dataset's; else a checkpoint's recorded shape; else 3x32x32)",
+    )
     p.add_argument("--data-dir", default="data", help="where datasets live (default: data)")
     p.add_argument("--limit", type=positive_int, help="use at most N training images")
     p.add_argument(
@@ -72,16 +91,17 @@ def run_recipe(args: argparse.Namespace, recipe: Any) -> int:
         raise CnnoptError("no model given", "pass --model NAME or --checkpoint DIR")
     if args.finetune_epochs is not None and args.finetune_epochs < 0:
         raise CnnoptError(f"--finetune-epochs must be >= 0, got {args.finetune_epochs}", "e.g. 1")
-    out = ensure_dir(args.out)
     train, val = _load_data(args)
+    shape = _input_shape(args, train)
     num_classes = train.num_classes if train is not None else 10
-    in_channels = train.input_shape[0] if train is not None else None
-    model = _load_model(args, num_classes, in_channels)
-    if in_channels is None:  # no data: a checkpoint knows its channels, a zoo model gets 3
-        from cnnopt.bench.forward import first_conv_in_channels
-
-        in_channels = first_conv_in_channels(model) or 3
-    shape = train.input_shape if train is not None else (in_channels, 32, 32)
+    model = _load_model(args, num_classes, shape[0] if shape else None)
+    if shape is None:  # no data, no --input: a checkpoint's first layer, else RGB 32x32
+        shape = (first_conv_in_channels(model) or 3, 32, 32)
+    if train is not None:
+        check_fits_data(model, train)
+    else:
+        check_runs_on(model, shape)
+    out = ensure_dir(args.out)  # only once model and data fit: a refusal leaves no folder
     ctx = Context(
         train_data=train,
         val_data=val,
@@ -103,13 +123,34 @@ def run_recipe(args: argparse.Namespace, recipe: Any) -> int:
         "after": after,
         "notes": ctx.notes,
     }
-    save_applied(out, optimized, recipe, {"metrics": metrics})
+    metrics["input_shape"] = list(shape)
+    # state.json records the input shape, so later commands build and check for it.
+    save_applied(out, optimized, recipe, {"metrics": metrics, "input_shape": list(shape)})
     write_json(Path(out) / "metrics.json", metrics)
     if args.json:
         print_json(metrics)
     else:
         _print_summary(metrics, out)
     return 0
+
+
+def _input_shape(args: argparse.Namespace, train: Any) -> tuple[int, int, int] | None:
+    """The shape the model is built and measured for: --input, the dataset's, or the one a
+    checkpoint recorded; None when nothing says (the caller falls back to the model)."""
+    from cnnopt.commands._model_arg import recorded_input_shape
+
+    given = getattr(args, "input", None)
+    if train is not None:
+        if given is not None and tuple(given) != train.input_shape:
+            raise CnnoptError(
+                f"--input {shape_text(given)} does not match dataset {args.dataset!r}, whose "
+                f"images are {shape_text(train.input_shape)}",
+                "drop --input (the dataset sets the shape) or pass a matching one",
+            )
+        return train.input_shape
+    if given is not None:
+        return tuple(given)
+    return recorded_input_shape(args.checkpoint or args.model)
 
 
 def _load_data(args: argparse.Namespace) -> tuple[Any, Any]:

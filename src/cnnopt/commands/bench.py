@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from cnnopt.commands._common import (
     add_json_flag,
+    console,
     input_shape,
     positive_float,
     positive_int,
@@ -15,6 +17,7 @@ from cnnopt.commands._common import (
 from cnnopt.commands._model_arg import add_model_argument, load_model_from_args, model_label
 from cnnopt.errors import CnnoptError, check
 from cnnopt.fileio import ensure_dir, write_json
+from cnnopt.models.fit import check_fits_data, shape_text
 
 
 def batch_size_list(text: str) -> list[int]:
@@ -55,10 +58,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--input",
         type=input_shape,
-        required=True,
         metavar="CxHxW",
-        help="one image's shape, e.g. 3x32x32",
+        help="one image's shape, e.g. 3x32x32 (default: the --dataset's, or the shape a "
+        "checkpoint recorded)",
     )
+    p.add_argument(
+        "--dataset",
+        help="calibration data: with --precision int8 on onnxruntime/openvino a float model "
+        "is quantized first (int8 static, as `cnnopt quantize` does)",
+    )
+    p.add_argument("--data-dir", default="data", help="where datasets live (default: data)")
     p.add_argument(
         "--batch-sizes",
         type=batch_size_list,
@@ -110,10 +119,16 @@ def run(args: argparse.Namespace) -> int:
 
     check(args.warmup >= 0, f"--warmup must be >= 0, got {args.warmup}", "use e.g. --warmup 5")
     check_output_file(args.out)
-    model = load_model_from_args(args, args.num_classes, args.input[0])
+    train = _calibration_data(args)
+    shape = _bench_shape(args, train)
+    num_classes = train.num_classes if train is not None else args.num_classes
+    model = load_model_from_args(args, num_classes, shape[0])
+    if train is not None:
+        check_fits_data(model, train)
+    model, calibration = _int8_on_the_fly(model, args, train)
     result = benchmark(
         model,
-        args.input,
+        shape,
         batch_sizes=args.batch_sizes,
         threads=args.threads,
         warmup=args.warmup,
@@ -127,6 +142,8 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.json,
     )
     payload = result.to_dict()
+    if calibration:
+        payload["quantized_on_the_fly"] = calibration
     if args.out:
         write_json(args.out, payload)
     if args.json:
@@ -134,3 +151,64 @@ def run(args: argparse.Namespace) -> int:
     else:
         print_renderable(bench_renderable(result))
     return 0
+
+
+INT8_RUNTIMES = ("onnxruntime", "openvino")
+
+
+def _calibration_data(args: argparse.Namespace) -> Any:
+    if not args.dataset:
+        return None
+    from cnnopt.data import load_dataset
+
+    return load_dataset(args.dataset, split="train", root=args.data_dir)
+
+
+def _bench_shape(args: argparse.Namespace, train: Any) -> tuple[int, int, int]:
+    """--input, else the dataset's shape, else the one the checkpoint recorded."""
+    from cnnopt.commands._model_arg import recorded_input_shape
+
+    if args.input is not None:
+        if train is not None and tuple(args.input) != train.input_shape:
+            raise CnnoptError(
+                f"--input {shape_text(args.input)} does not match dataset {args.dataset!r}, "
+                f"whose images are {shape_text(train.input_shape)}",
+                "drop --input (the dataset sets the shape) or pass a matching one",
+            )
+        return tuple(args.input)
+    if train is not None:
+        return train.input_shape
+    recorded = recorded_input_shape(args.model)
+    if recorded is None:
+        raise CnnoptError(
+            "bench needs the input shape", "pass --input CxHxW (e.g. --input 3x32x32) or --dataset"
+        )
+    return recorded
+
+
+def _int8_on_the_fly(
+    model: Any, args: argparse.Namespace, train: Any
+) -> tuple[Any, dict[str, Any] | None]:
+    """A float model asked to run int8 on ONNX Runtime/OpenVINO: quantize it with the
+    dataset's images (int8 static PTQ, as `cnnopt quantize` does), or say what is missing."""
+    wants_int8 = args.precision == "int8" and args.runtime in INT8_RUNTIMES
+    if not wants_int8 or getattr(model, "cnnopt_quant", None):
+        return model, None  # float precision, or already quantized by cnnopt quantize
+    if train is None:
+        raise CnnoptError(
+            f"precision 'int8' needs an int8 model, but {model_label(args.model)} is float",
+            "add --dataset NAME to quantize it on the fly (int8 static, calibrated on its "
+            "training images), or bench the output of `cnnopt quantize`",
+        )
+    from cnnopt.commands.quantize import calibrated_int8
+    from cnnopt.transforms.quantize import QuantizeConfig
+
+    images = min(QuantizeConfig().calib_size, len(train))
+    if not args.json:
+        console.print(
+            f"quantizing {model_label(args.model)} to int8 on the fly (static, calibrated on "
+            f"{images} {args.dataset} training images)",
+            soft_wrap=True,
+        )
+    calibration = {"mode": "int8_static", "dataset": args.dataset, "images": images}
+    return calibrated_int8(model, train), calibration
