@@ -132,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
         width=args.width,
     )
     check_fits_data(model, train_data)
+    created = not out.exists()
     ensure_dir(out)  # only once model and data fit: a refusal leaves no folder
     if args.resume:
         remove_stale_temps(out)
@@ -143,9 +144,14 @@ def run(args: argparse.Namespace) -> int:
             train_data.mean, train_data.std, **adv_options, seed=config.seed
         )
     started = time.perf_counter()
-    result = train(
-        model, (train_data, val_data), config, batch_transform=adversarial, resume=args.resume
-    )
+    try:
+        result = train(
+            model, (train_data, val_data), config, batch_transform=adversarial, resume=args.resume
+        )
+    except CnnoptError:
+        if created and not any(out.iterdir()):
+            out.rmdir()  # failed before its first checkpoint: leave no empty --out behind
+        raise
     train_seconds = time.perf_counter() - started
 
     test_data = load_dataset(args.dataset, split="test", root=args.data_dir)
