@@ -23,7 +23,7 @@ PROBE_STEPS = 12  # enough batches to get past the first slow ones, a second or 
 EPOCH_OVERHEAD = 1.15
 SAFETY_FACTOR = 1.25  # hard time limit = planned seconds x this
 MIN_EPOCHS = 0.25
-MIN_SECONDS = 1.0  # the time limit a probe that overran its share still leaves training
+MIN_SHARE_LEFT = 0.1  # of the baseline's seconds, left to training after a probe that overran
 
 
 def recipe_for(train_data: Any) -> Any:
@@ -136,7 +136,7 @@ def fit_baseline(
             started = time.perf_counter()
             rate = measure_images_per_s(model, train_data, config)
             probe = Probe(rate, time.perf_counter() - started)
-        seconds = max(seconds - probe.seconds, MIN_SECONDS)
+        seconds = max(seconds - probe.seconds, MIN_SHARE_LEFT * seconds)
         if probe.images_per_s > 0:
             changes["epochs"] = affordable_epochs(
                 config.epochs, seconds, probe.images_per_s, len(train_data)
