@@ -49,6 +49,14 @@ def test_bench_and_train_accept_it_too(work: Path, capsys: pytest.CaptureFixture
     code, out, err = run_in_process([*train, "--threads", "1", "--out", "t"], capsys)
     assert code == 0, err
     assert json.loads(out)["train_images"] == 64
+    # the checkpoint records 1x16x16, so prune without data keeps building for it (its first
+    # conv says 3 channels) and bench of the result needs no --input
+    code, out, err = run_in_process(["prune", "--json", "--model", "t", "--out", "p"], capsys)
+    assert code == 0, err
+    assert json.loads((work / "p" / "state.json").read_text())["input_shape"] == [1, 16, 16]
+    code, out, err = run_in_process([*bench[:2], "--model", "p", *bench[6:], "--no-memory"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["input_shape"] == [1, 16, 16]
 
 
 def test_a_model_file_with_argparse_at_import_sees_no_cnnopt_flags(work: Path) -> None:

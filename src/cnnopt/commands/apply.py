@@ -95,8 +95,8 @@ def run_recipe(args: argparse.Namespace, recipe: Any) -> int:
     shape = _input_shape(args, train)
     num_classes = train.num_classes if train is not None else 10
     model = _load_model(args, num_classes, shape[0] if shape else None)
-    if shape is None:  # no data, no --input: a checkpoint's first layer, else RGB 32x32
-        shape = (first_conv_in_channels(model) or 3, 32, 32)
+    if shape is None:  # no data, no --input, no recorded shape: the model's spec, else RGB
+        shape = (_spec_channels(model) or first_conv_in_channels(model) or 3, 32, 32)
     if train is not None:
         check_fits_data(model, train)
     else:
@@ -151,6 +151,13 @@ def _input_shape(args: argparse.Namespace, train: Any) -> tuple[int, int, int] |
     if given is not None:
         return tuple(given)
     return recorded_input_shape(args.checkpoint or args.model)
+
+
+def _spec_channels(model: nn.Module) -> int | None:
+    """The in_channels the model was built with (zoo or file factory), when it says."""
+    spec = getattr(model, "cnnopt_spec", None) or getattr(model, "cnnopt_base_spec", None)
+    channels = spec.get("in_channels") if isinstance(spec, dict) else None
+    return channels if isinstance(channels, int) and channels > 0 else None
 
 
 def _load_data(args: argparse.Namespace) -> tuple[Any, Any]:

@@ -105,6 +105,7 @@ def train(
                 "finished": step >= total_steps,
                 "config": config.to_dict(),
                 "dataset": train_data.name,
+                "input_shape": list(train_data.input_shape),  # what later commands build for
             }
             rng = {"generator": epoch_start_rng, "torch": torch.get_rng_state()}
             save_checkpoint(
