@@ -17,6 +17,7 @@ from typing import Any
 from torch import nn
 
 from cnnopt.errors import CnnoptError
+from cnnopt.models.fit import shape_text
 
 MODEL_HELP = (
     "zoo name (see `cnnopt models`), a checkpoint directory, path/file.py:factory, or a "
@@ -119,6 +120,24 @@ def load_model_arg(
         model = resolve_model(spec, num_classes=num_classes, in_channels=in_channels or 3)
         return model.eval()
     return model.eval()
+
+
+def input_shape_for(
+    given: tuple[int, int, int] | None, data: Any, spec: str | None
+) -> tuple[int, int, int] | None:
+    """The shape to build and run the model for: --input, the dataset's, or the one the
+    checkpoint `spec` recorded; None when nothing says. --input must agree with the data."""
+    if data is not None:
+        if given is not None and tuple(given) != data.input_shape:
+            raise CnnoptError(
+                f"--input {shape_text(given)} does not match dataset {data.name!r}, whose "
+                f"images are {shape_text(data.input_shape)}",
+                "drop --input (the dataset sets the shape) or pass a matching one",
+            )
+        return data.input_shape
+    if given is not None:
+        return (given[0], given[1], given[2])
+    return recorded_input_shape(spec)
 
 
 def recorded_input_shape(spec: str | None) -> tuple[int, int, int] | None:

@@ -21,13 +21,9 @@ from cnnopt.commands._common import (
     positive_int,
     print_json,
 )
+from cnnopt.commands._model_arg import input_shape_for
 from cnnopt.errors import CnnoptError
-from cnnopt.models.fit import (
-    check_fits_data,
-    check_runs_on,
-    first_conv_in_channels,
-    shape_text,
-)
+from cnnopt.models.fit import check_fits_data, check_runs_on, first_conv_in_channels
 
 CALIBRATION_SAMPLES = 512  # enough images to rank channels or calibrate ranges, fast to run
 
@@ -92,7 +88,7 @@ def run_recipe(args: argparse.Namespace, recipe: Any) -> int:
     if args.finetune_epochs is not None and args.finetune_epochs < 0:
         raise CnnoptError(f"--finetune-epochs must be >= 0, got {args.finetune_epochs}", "e.g. 1")
     train, val = _load_data(args)
-    shape = _input_shape(args, train)
+    shape = input_shape_for(args.input, train, args.checkpoint or args.model)
     num_classes = train.num_classes if train is not None else 10
     model = _load_model(args, num_classes, shape[0] if shape else None)
     if shape is None:  # no data, no --input, no recorded shape: the model's spec, else RGB
@@ -132,25 +128,6 @@ def run_recipe(args: argparse.Namespace, recipe: Any) -> int:
     else:
         _print_summary(metrics, out)
     return 0
-
-
-def _input_shape(args: argparse.Namespace, train: Any) -> tuple[int, int, int] | None:
-    """The shape the model is built and measured for: --input, the dataset's, or the one a
-    checkpoint recorded; None when nothing says (the caller falls back to the model)."""
-    from cnnopt.commands._model_arg import recorded_input_shape
-
-    given = getattr(args, "input", None)
-    if train is not None:
-        if given is not None and tuple(given) != train.input_shape:
-            raise CnnoptError(
-                f"--input {shape_text(given)} does not match dataset {args.dataset!r}, whose "
-                f"images are {shape_text(train.input_shape)}",
-                "drop --input (the dataset sets the shape) or pass a matching one",
-            )
-        return train.input_shape
-    if given is not None:
-        return tuple(given)
-    return recorded_input_shape(args.checkpoint or args.model)
 
 
 def _spec_channels(model: nn.Module) -> int | None:

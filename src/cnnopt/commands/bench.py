@@ -14,10 +14,15 @@ from cnnopt.commands._common import (
     positive_int,
     print_json,
 )
-from cnnopt.commands._model_arg import add_model_argument, load_model_from_args, model_label
+from cnnopt.commands._model_arg import (
+    add_model_argument,
+    input_shape_for,
+    load_model_from_args,
+    model_label,
+)
 from cnnopt.errors import CnnoptError, check
 from cnnopt.fileio import ensure_dir, write_json
-from cnnopt.models.fit import check_fits_data, shape_text
+from cnnopt.models.fit import check_fits_data
 
 
 def batch_size_list(text: str) -> list[int]:
@@ -120,7 +125,11 @@ def run(args: argparse.Namespace) -> int:
     check(args.warmup >= 0, f"--warmup must be >= 0, got {args.warmup}", "use e.g. --warmup 5")
     check_output_file(args.out)
     train = _calibration_data(args)
-    shape = _bench_shape(args, train)
+    shape = input_shape_for(args.input, train, args.model)
+    if shape is None:
+        raise CnnoptError(
+            "bench needs the input shape", "pass --input CxHxW (e.g. --input 3x32x32) or --dataset"
+        )
     num_classes = train.num_classes if train is not None else args.num_classes
     model = load_model_from_args(args, num_classes, shape[0])
     if train is not None:
@@ -162,28 +171,6 @@ def _calibration_data(args: argparse.Namespace) -> Any:
     from cnnopt.data import load_dataset
 
     return load_dataset(args.dataset, split="train", root=args.data_dir)
-
-
-def _bench_shape(args: argparse.Namespace, train: Any) -> tuple[int, int, int]:
-    """--input, else the dataset's shape, else the one the checkpoint recorded."""
-    from cnnopt.commands._model_arg import recorded_input_shape
-
-    if args.input is not None:
-        if train is not None and tuple(args.input) != train.input_shape:
-            raise CnnoptError(
-                f"--input {shape_text(args.input)} does not match dataset {args.dataset!r}, "
-                f"whose images are {shape_text(train.input_shape)}",
-                "drop --input (the dataset sets the shape) or pass a matching one",
-            )
-        return tuple(args.input)
-    if train is not None:
-        return train.input_shape
-    recorded = recorded_input_shape(args.model)
-    if recorded is None:
-        raise CnnoptError(
-            "bench needs the input shape", "pass --input CxHxW (e.g. --input 3x32x32) or --dataset"
-        )
-    return recorded
 
 
 def _int8_on_the_fly(
