@@ -64,6 +64,9 @@ def test_tuple_and_dict_outputs_are_checked_on_their_prediction() -> None:
     assert prediction((scores, torch.zeros(2, 8))) is scores
     assert prediction({"aux": torch.zeros(2, 8), "logits": scores}) is scores
     assert prediction({"out": scores}) is scores
+    features = torch.zeros(2, 8)
+    assert prediction((scores, features), 1) is features
+    assert prediction({"logits": scores, "aux": features}, "aux") is features
 
 
 def test_probe_leaves_mode_gradients_and_global_rng_alone() -> None:

@@ -79,13 +79,18 @@ def check_runs_on(model: Any, input_shape: tuple[int, ...]) -> None:
         probe(model, input_shape)
 
 
-def prediction(output: Any) -> Any:
+def prediction(output: Any, pick: int | str | None = None) -> Any:
     """The tensor that holds the class scores: the output itself, a tuple's first tensor, or
-    a dict's 'logits' (else its first) entry."""
+    a dict's 'logits' (else its first) entry; `pick` (an index or key, `--output`) chooses
+    another. An output without that entry is returned whole, for its stage to report."""
     if isinstance(output, Mapping) and output:
-        output = output["logits"] if "logits" in output else next(iter(output.values()))
-    elif isinstance(output, tuple | list) and output:
-        output = output[0]
+        if pick is None:
+            pick = "logits" if "logits" in output else next(iter(output))
+        return output.get(pick, output) if isinstance(pick, str) else output
+    if isinstance(output, tuple | list) and output:
+        index = 0 if pick is None else pick
+        if isinstance(index, int) and -len(output) <= index < len(output):
+            return output[index]
     return output
 
 
@@ -100,14 +105,15 @@ def check_num_outputs(outputs: int, num_classes: int, data_name: str = "") -> No
         )
 
 
-def check_fits_data(model: nn.Module, data: Any) -> None:
+def check_fits_data(model: nn.Module, data: Any, output: int | str | None = None) -> None:
     """One forward pass on two real images of `data`: it must run and give one score per class.
 
-    Outputs that are not (batch, scores) are left to the stages that read them.
+    `output` picks the prediction of a multi-output model (see `prediction`); outputs that are
+    not (batch, scores) are left to the stages that read them.
     """
     if not isinstance(model, nn.Module):
         return
     x = data.normalize(data.images[:PROBE_BATCH])
-    scores = prediction(probe(model, data.input_shape, x))
+    scores = prediction(probe(model, data.input_shape, x), output)
     if isinstance(scores, torch.Tensor) and scores.ndim == 2:
         check_num_outputs(int(scores.shape[1]), data.num_classes, getattr(data, "name", ""))
