@@ -33,6 +33,8 @@ BENCH = "bench --json --model lenet5 --input 1x16x16 --max-seconds 0.05 --no-mem
 TRAIN = "train --json --model lenet5 --dataset digits --limit 64 --epochs 1 --threads 1"
 APPLY = "apply --json --model lenet5 --out applied --recipe recipe.yaml"
 MNIST = "eval --json --model lenet5 --dataset mnist --data-dir mnist"
+FIVE = "user_archs.py:five_outputs"  # tests/user_archs.py: 5 outputs whatever num_classes says
+FIVE_VS_TEN = "the model outputs 5 classes but dataset 'digits' has 10"
 
 CASES: list[Case] = [
     # unknown names
@@ -141,11 +143,48 @@ CASES: list[Case] = [
         files.plain_model_file,
     ),
     _case("model-file-spec", f"{EVAL} net.py", "names no factory", files.plain_model_file),
+    _case("model-file-sys-exit", f"{EVAL} net.py:build", "sys.exit()", files.exiting_factory),
+    _case(
+        "model-file-argparse",
+        f"{EVAL} net.py:build",
+        "importing 'net.py' called sys.exit(2) after printing",
+        files.argparse_required_model,
+    ),
     # shapes
     _case("input-string", f"{BENCH} --input 3x32", "input shape must be CxHxW"),
     _case("input-too-small", f"{BENCH} --input 1x2x2", "failed on an input batch"),
     _case("input-channels", f"{BENCH} --model {{ckpt}} --input 3x16x16", "1-channel"),
     _case("dataset-channels", "eval --json --model {ckpt} --dataset synthetic", "1-channel"),
+    # a model whose class count is not the dataset's: refused wherever a model meets data
+    *[
+        _case(f"model-classes-{name}", f"{command} {FIVE}", FIVE_VS_TEN, files.user_archs)
+        for name, command in (
+            ("train", "train --json --dataset digits --limit 64 --epochs 1 --out t --model"),
+            ("eval", EVAL),
+            ("prune", "prune --json --dataset digits --limit 64 --out p --model"),
+            ("quantize", "quantize --json --dataset digits --limit 64 --out q --model"),
+            ("attack", "attack --json --dataset digits --limit 16 --model"),
+            ("optimize", "optimize --json --dataset digits --no-progress --out o --model"),
+        )
+    ],
+    _case(
+        "model-classes-apply",
+        f"apply --json --recipe recipe.yaml --dataset digits --limit 64 --out a --model {FIVE}",
+        FIVE_VS_TEN,
+        files.user_archs_and_recipe,
+    ),
+    _case(
+        "apply-input-vs-dataset",
+        f"{APPLY} --dataset digits --input 3x32x32",
+        "does not match dataset 'digits', whose images are 1x16x16",
+        files.recipe("steps: [{transform: fuse}]\n"),
+    ),
+    _case("bench-no-input", "bench --json --model lenet5", "pass --input CxHxW"),
+    _case(
+        "bench-int8-float",
+        f"{BENCH} --runtime onnxruntime --precision int8",
+        "add --dataset NAME to quantize it on the fly",
+    ),
     # out-of-range numbers
     _case("epochs-negative", f"{TRAIN} --epochs -1", "--epochs: expected a number > 0"),
     _case("epochs-text", f"{TRAIN} --epochs many", "--epochs: expected a number"),
@@ -272,4 +311,10 @@ CASES: list[Case] = [
     _case("out-is-a-file", f"{TRAIN} --out afile", "is a file", files.out_under_a_file),
     _case("out-json-is-a-dir", f"{EVAL} lenet5 --out .", "is a directory"),
     _case("report-missing", "report --json nothere", "no results.json"),
+    _case(
+        "time-budget-too-small",
+        "optimize --json --model lenet5 --dataset digits --train-subset 128 --time-budget 0.01 "
+        "--no-progress --out o",
+        "--time-budget 0.01 is too small: training the baseline alone needs about",
+    ),
 ]

@@ -237,3 +237,48 @@ def recipe(text: str):
 
 def out_under_a_file(work: Path, ckpt: Path) -> None:
     (work / "afile").write_text("a file, not a folder")
+
+
+def exiting_factory(work: Path, ckpt: Path) -> None:
+    """A factory that gives up with sys.exit() (rc 1 and no message, before)."""
+    (work / "net.py").write_text("import sys\n\ndef build(num_classes=10):\n    sys.exit()\n")
+
+
+ARGPARSE_MODEL = """import argparse
+
+from torch import nn
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--lr", type=float, default=0.1)
+REQUIRED
+args = parser.parse_args()  # at import time: a training script turned into a model file
+
+
+def build(num_classes=10, in_channels=1):
+    return nn.Sequential(
+        nn.Conv2d(in_channels, 8, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        nn.Linear(8, num_classes),
+    )
+"""
+
+
+def argparse_model(work: Path, ckpt: Path | None = None, required: bool = False) -> Path:
+    """net.py parsing sys.argv at import; with `required` it needs a flag nobody passes."""
+    flag = 'parser.add_argument("--data", required=True)' if required else ""
+    path = work / "net.py"
+    path.write_text(ARGPARSE_MODEL.replace("REQUIRED", flag))
+    return path
+
+
+def argparse_required_model(work: Path, ckpt: Path) -> None:
+    argparse_model(work, ckpt, required=True)
+
+
+def user_archs(work: Path, ckpt: Path) -> None:
+    """tests/user_archs.py (the users' own architectures) in the working directory."""
+    shutil.copy(Path(__file__).resolve().parents[1] / "user_archs.py", work / "user_archs.py")
+
+
+def user_archs_and_recipe(work: Path, ckpt: Path) -> None:
+    user_archs(work, ckpt)
+    recipe("steps: [{transform: fuse}]\n")(work, ckpt)

@@ -21,6 +21,8 @@ import pytest
 import torch
 from bad_input_cases import CASES, Case
 from bad_input_files import (
+    argparse_required_model,
+    exiting_factory,
     nan_model_file,
     out_under_a_file,
     pickled_module,
@@ -87,7 +89,8 @@ def assert_one_line_error(code: int, err: str, expect: str) -> str:
 
 
 def files_under(root: Path) -> set[Path]:
-    return {p for p in root.rglob("*") if p.is_file()}
+    """Files and folders: a refused command must not leave even an empty --out folder."""
+    return set(root.rglob("*"))
 
 
 def assert_nothing_left(root: Path, before: set[Path]) -> None:
@@ -95,7 +98,7 @@ def assert_nothing_left(root: Path, before: set[Path]) -> None:
     leftovers = sorted(str(p) for p in root.rglob("*.tmp"))
     assert not leftovers, f"temporary files left: {leftovers}"
     new = sorted(str(p.relative_to(root)) for p in files_under(root) - before)
-    assert not new, f"a failed command left files: {new}"
+    assert not new, f"a failed command left files or folders: {new}"
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -123,6 +126,18 @@ SUBPROCESS_CASES = {
         [*TRAIN, "--limit", "64", "--epochs", "1", "--out", "afile/run"],
         out_under_a_file,
         "cannot create output directory",
+    ),
+    # rc 1 and no message before (the factory's sys.exit() ended cnnopt itself)
+    "model-file-sys-exit": (
+        ["eval", "--model", "net.py:build", "--dataset", "digits"],
+        exiting_factory,
+        "build() in 'net.py' called sys.exit()",
+    ),
+    # argparse's usage text and "unrecognized arguments: eval --model ..." before
+    "model-file-argparse": (
+        ["eval", "--model", "net.py:build", "--dataset", "digits"],
+        argparse_required_model,
+        "the following arguments are required: --data",
     ),
 }
 

@@ -7,6 +7,7 @@ import torch
 
 from cnnopt.data.base import TensorData
 from cnnopt.errors import CnnoptError
+from cnnopt.models import create_model
 from cnnopt.train import TrainConfig, evaluate_accuracy, load_model, predict_with_flip, train
 
 
@@ -119,4 +120,7 @@ def test_bad_data_raises(tiny_model):
         train(tiny_model(), torch.zeros(3), quick())
     single = TensorData(torch.zeros(40, 1, 8, 8, dtype=torch.uint8), torch.zeros(40),
                         ["a"], (0.5,), (0.5,), "x")  # fmt: skip
-    assert len(train(tiny_model(), single, quick(epochs=1, batch_size=8)).history) == 1
+    one_output = create_model("fmnist_net", num_classes=1, in_channels=1, width=0.34)
+    assert len(train(one_output, single, quick(epochs=1, batch_size=8)).history) == 1
+    with pytest.raises(CnnoptError, match="outputs 10 classes but dataset 'x' has 1"):
+        train(tiny_model(), single, quick(epochs=1, batch_size=8))  # would train silently

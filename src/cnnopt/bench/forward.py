@@ -10,32 +10,14 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch import nn
 
 from cnnopt.errors import CnnoptError
+from cnnopt.models.fit import check_runs_on, first_conv_in_channels
 from cnnopt.outputs import select_output
 
-
-def first_conv_in_channels(model: nn.Module) -> int | None:
-    """Channels the model's first convolution expects, when it has one."""
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d | nn.Conv1d | nn.Conv3d):
-            return int(module.in_channels)
-    return None
-
-
-def check_input_channels(model: Any, input_shape: tuple[int, ...]) -> None:
-    """Fail early and plainly when the input's channel count cannot match the model."""
-    if not isinstance(model, nn.Module) or len(input_shape) != 3:
-        return
-    expected = first_conv_in_channels(model)
-    if expected is not None and expected != input_shape[0]:
-        c, h, w = input_shape
-        raise CnnoptError(
-            f"the model expects {expected}-channel input but the input shape {c}x{h}x{w} has "
-            f"{c} channel(s)",
-            f"use --input {expected}x{h}x{w}",
-        )
+# Whether a model runs on an input shape is answered by a forward pass (cnnopt.models.fit).
+check_input_channels = check_runs_on
+__all__ = ["check_input_channels", "checked_forward", "first_conv_in_channels"]
 
 
 def checked_forward(fn: Callable[[torch.Tensor], Any], x: torch.Tensor) -> torch.Tensor:

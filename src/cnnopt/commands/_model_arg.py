@@ -16,9 +16,9 @@ from typing import Any
 
 from torch import nn
 
-from cnnopt.bench.forward import first_conv_in_channels
 from cnnopt.commands._common import add_output_argument
 from cnnopt.errors import CnnoptError
+from cnnopt.models.fit import shape_text
 
 MODEL_HELP = (
     "zoo name (see `cnnopt models`), a checkpoint directory, path/file.py:factory, or a "
@@ -87,10 +87,10 @@ def load_model_arg(
     """Build the model `--model` names, in eval mode.
 
     A checkpoint directory brings its own classes and channels, so `num_classes` and
-    `in_channels` only shape zoo and file models; a checkpoint whose first convolution wants a
-    different channel count than `in_channels` is refused here with the shape to use instead.
+    `in_channels` only shape zoo and file models. Whether the model then fits the data is
+    checked by running it (`cnnopt.models.fit`), not guessed here from its first layer.
     `arch` builds the architecture a bare state dict (.pt/.pth) is loaded into.
-    `in_channels=None` (no data to match) skips the check and builds zoo models for RGB.
+    `in_channels=None` (no data to match) builds zoo models for RGB.
     """
     path = Path(spec)
     is_pickle = path.suffix.lower() in PICKLE_SUFFIXES
@@ -121,8 +121,46 @@ def load_model_arg(
 
         model = resolve_model(spec, num_classes=num_classes, in_channels=in_channels or 3)
         return model.eval()
-    _check_channels(model, spec, in_channels)
     return model.eval()
+
+
+def input_shape_for(
+    given: tuple[int, int, int] | None, data: Any, spec: str | None
+) -> tuple[int, int, int] | None:
+    """The shape to build and run the model for: --input, the dataset's, or the one the
+    checkpoint `spec` recorded; None when nothing says. --input must agree with the data."""
+    if data is not None:
+        if given is not None and tuple(given) != data.input_shape:
+            raise CnnoptError(
+                f"--input {shape_text(given)} does not match dataset {data.name!r}, whose "
+                f"images are {shape_text(data.input_shape)}",
+                "drop --input (the dataset sets the shape) or pass a matching one",
+            )
+        return data.input_shape
+    if given is not None:
+        return (given[0], given[1], given[2])
+    return recorded_input_shape(spec)
+
+
+def recorded_input_shape(spec: str | None) -> tuple[int, int, int] | None:
+    """The input shape a checkpoint directory recorded (`cnnopt apply` writes it), or None."""
+    import json
+
+    if not spec:
+        return None
+    path = Path(spec)
+    directory = path.parent if path.suffix == ".safetensors" else path
+    try:
+        shape = json.loads((directory / "state.json").read_text()).get("input_shape")
+    except (OSError, ValueError, AttributeError):
+        return None  # no or unreadable state: loading the model reports that properly
+    if (
+        isinstance(shape, list)
+        and len(shape) == 3
+        and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
+    ):
+        return (shape[0], shape[1], shape[2])
+    return None
 
 
 def _looks_like_missing_path(spec: str) -> bool:
@@ -137,17 +175,6 @@ def _looks_like_missing_path(spec: str) -> bool:
         return False
     suffix = Path(spec).suffix.lower()
     return "/" in spec or os.sep in spec or suffix in (*PICKLE_SUFFIXES, ".safetensors")
-
-
-def _check_channels(model: Any, spec: str, in_channels: int | None) -> None:
-    expected = first_conv_in_channels(model)
-    if in_channels is not None and expected is not None and expected != in_channels:
-        raise CnnoptError(
-            f"checkpoint {spec} was trained on {expected}-channel images but the input has "
-            f"{in_channels} channel(s)",
-            f"use {expected}-channel input (e.g. --input {expected}xHxW, or a dataset with "
-            f"{expected} channel(s))",
-        )
 
 
 def load_pickled_model(

@@ -21,11 +21,14 @@ from cnnopt.commands._common import (
     add_json_flag,
     add_output_argument,
     console,
+    input_shape,
     positive_int,
     print_json,
     use_output_argument,
 )
+from cnnopt.commands._model_arg import input_shape_for
 from cnnopt.errors import CnnoptError
+from cnnopt.models.fit import check_fits_data, check_runs_on, first_conv_in_channels
 
 CALIBRATION_SAMPLES = 512  # enough images to rank channels or calibrate ranges, fast to run
 
@@ -54,6 +57,13 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     add_output_argument(p)
     p.add_argument("--checkpoint", metavar="DIR", help="start from this trained checkpoint")
     p.add_argument("--dataset", help="data for fine-tuning, taylor importance and accuracy")
+    p.add_argument(
+        "--input",
+        type=input_shape,
+        metavar="CxHxW",
+        help="one image's shape when there is no --dataset, e.g. 1x28x28 (default: the "
+        "dataset's; else a checkpoint's recorded shape; else 3x32x32)",
+    )
     p.add_argument("--data-dir", default="data", help="where datasets live (default: data)")
     p.add_argument("--limit", type=positive_int, help="use at most N training images")
     p.add_argument(
@@ -91,7 +101,6 @@ def run_recipe(args: argparse.Namespace, recipe: Any) -> int:
             "training images, and no --dataset was given",
             f"pass --dataset {recipe.dataset or 'NAME'} (the data the recipe was made with)",
         )
-    out = ensure_dir(args.out)
     if args.seed is None:
         args.seed = recipe.data.seed if recipe.data is not None else 0
     train_split, val = _load_data(args)
@@ -99,15 +108,17 @@ def run_recipe(args: argparse.Namespace, recipe: Any) -> int:
     if train_split is not None:  # the recipe's own draws of fine-tuning and calibration images
         drawn = draw_data(recipe, train_split, args.limit, args.seed, CALIBRATION_SAMPLES)
     train = drawn.train if drawn is not None else None
-    num_classes = train.num_classes if train is not None else 10
-    in_channels = train.input_shape[0] if train is not None else None
-    model = _load_model(args, num_classes, in_channels)
-    if in_channels is None:  # no data: a checkpoint knows its channels, a zoo model gets 3
-        from cnnopt.bench.forward import first_conv_in_channels
-
-        in_channels = first_conv_in_channels(model) or 3
-    shape = train.input_shape if train is not None else (in_channels, 32, 32)
+    shape = input_shape_for(args.input, train_split, args.checkpoint or args.model)
+    num_classes = train_split.num_classes if train_split is not None else 10
+    model = _load_model(args, num_classes, shape[0] if shape else None)
+    if shape is None:  # no data, no --input, no recorded shape: the model's spec, else RGB
+        shape = (_spec_channels(model) or first_conv_in_channels(model) or 3, 32, 32)
     use_output_argument(model, args, shape)
+    if train_split is not None:
+        check_fits_data(model, train_split)
+    else:
+        check_runs_on(model, shape)
+    out = ensure_dir(args.out)  # only once model and data fit: a refusal leaves no folder
     example = example_batch(val, recipe.target.batch_size if recipe.target else 1, shape)
     ctx = Context(
         train_data=train,
@@ -131,15 +142,30 @@ def run_recipe(args: argparse.Namespace, recipe: Any) -> int:
         "after": after,
         "notes": ctx.notes,
     }
+    metrics["input_shape"] = list(shape)
     if recipe.target is not None:
         metrics["artifact"] = lower_to_target(optimized, recipe, ctx, example, out, val)
-    save_applied(out, optimized, recipe, {"metrics": metrics}, example_input=example)
+    # state.json records the input shape, so later commands build and check for it.
+    save_applied(
+        out,
+        optimized,
+        recipe,
+        {"metrics": metrics, "input_shape": list(shape)},
+        example_input=example,
+    )
     write_json(Path(out) / "metrics.json", metrics)
     if args.json:
         print_json(metrics)
     else:
         _print_summary(metrics, out)
     return 0
+
+
+def _spec_channels(model: nn.Module) -> int | None:
+    """The in_channels the model was built with (zoo or file factory), when it says."""
+    spec = getattr(model, "cnnopt_spec", None) or getattr(model, "cnnopt_base_spec", None)
+    channels = spec.get("in_channels") if isinstance(spec, dict) else None
+    return channels if isinstance(channels, int) and channels > 0 else None
 
 
 def _load_data(args: argparse.Namespace) -> tuple[Any, Any]:

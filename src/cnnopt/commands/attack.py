@@ -24,6 +24,7 @@ from cnnopt.commands._model_arg import (
 )
 from cnnopt.commands.bench import check_output_file
 from cnnopt.errors import CnnoptError
+from cnnopt.models.fit import check_fits_data
 
 KNOWN_ATTACKS = ("fgsm", "pgd")
 
@@ -103,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
     data = load_dataset(args.dataset, split=args.split, root=args.data_dir)
     model = load_model_from_args(args, data.num_classes, data.input_shape[0])
     use_output_argument(model, args, data.input_shape)
+    check_fits_data(model, data)
     result = evaluate_robustness(
         model,
         data,

@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from cnnopt.commands._common import (
     RUNTIME_CRASH_HINT,
     add_json_flag,
     add_timeout_flag,
+    console,
     input_shape,
     positive_float,
     positive_int,
     print_json,
     use_output_argument,
 )
-from cnnopt.commands._model_arg import add_model_argument, load_model_from_args, model_label
+from cnnopt.commands._model_arg import (
+    add_model_argument,
+    input_shape_for,
+    load_model_from_args,
+    model_label,
+)
 from cnnopt.errors import CnnoptError, check
 from cnnopt.fileio import ensure_dir, write_json
+from cnnopt.models.fit import check_fits_data
 
 
 def batch_size_list(text: str) -> list[int]:
@@ -58,10 +66,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--input",
         type=input_shape,
-        required=True,
         metavar="CxHxW",
-        help="one image's shape, e.g. 3x32x32",
+        help="one image's shape, e.g. 3x32x32 (default: the --dataset's, or the shape a "
+        "checkpoint recorded)",
     )
+    p.add_argument(
+        "--dataset",
+        help="calibration data: with --precision int8 on onnxruntime/openvino a float model "
+        "is quantized first (int8 static, as `cnnopt quantize` does)",
+    )
+    p.add_argument("--data-dir", default="data", help="where datasets live (default: data)")
     p.add_argument(
         "--batch-sizes",
         type=batch_size_list,
@@ -115,12 +129,22 @@ def run(args: argparse.Namespace) -> int:
 
     check(args.warmup >= 0, f"--warmup must be >= 0, got {args.warmup}", "use e.g. --warmup 5")
     check_output_file(args.out)
-    model = load_model_from_args(args, args.num_classes, args.input[0])
-    use_output_argument(model, args, args.input)
+    train = _calibration_data(args)
+    shape = input_shape_for(args.input, train, args.model)
+    if shape is None:
+        raise CnnoptError(
+            "bench needs the input shape", "pass --input CxHxW (e.g. --input 3x32x32) or --dataset"
+        )
+    num_classes = train.num_classes if train is not None else args.num_classes
+    model = load_model_from_args(args, num_classes, shape[0])
+    use_output_argument(model, args, shape)
+    if train is not None:
+        check_fits_data(model, train)
+    model, calibration = _int8_on_the_fly(model, args, train)
     result = run_isolated(  # a runtime that segfaults or hangs ends in one line, not a core
         benchmark,
         model,
-        args.input,
+        shape,
         batch_sizes=args.batch_sizes,
         threads=args.threads,
         warmup=args.warmup,
@@ -138,6 +162,8 @@ def run(args: argparse.Namespace) -> int:
         stage="benchmark",
     )
     payload = result.to_dict()
+    if calibration:
+        payload["quantized_on_the_fly"] = calibration
     if args.out:
         write_json(args.out, payload)
     if args.json:
@@ -145,3 +171,42 @@ def run(args: argparse.Namespace) -> int:
     else:
         print_renderable(bench_renderable(result))
     return 0
+
+
+INT8_RUNTIMES = ("onnxruntime", "openvino")
+
+
+def _calibration_data(args: argparse.Namespace) -> Any:
+    if not args.dataset:
+        return None
+    from cnnopt.data import load_dataset
+
+    return load_dataset(args.dataset, split="train", root=args.data_dir)
+
+
+def _int8_on_the_fly(
+    model: Any, args: argparse.Namespace, train: Any
+) -> tuple[Any, dict[str, Any] | None]:
+    """A float model asked to run int8 on ONNX Runtime/OpenVINO: quantize it with the
+    dataset's images (int8 static PTQ, as `cnnopt quantize` does), or say what is missing."""
+    wants_int8 = args.precision == "int8" and args.runtime in INT8_RUNTIMES
+    if not wants_int8 or getattr(model, "cnnopt_quant", None):
+        return model, None  # float precision, or already quantized by cnnopt quantize
+    if train is None:
+        raise CnnoptError(
+            f"precision 'int8' needs an int8 model, but {model_label(args.model)} is float",
+            "add --dataset NAME to quantize it on the fly (int8 static, calibrated on its "
+            "training images), or bench the output of `cnnopt quantize`",
+        )
+    from cnnopt.commands.quantize import calibrated_int8
+    from cnnopt.transforms.quantize import QuantizeConfig
+
+    images = min(QuantizeConfig().calib_size, len(train))
+    if not args.json:
+        console.print(
+            f"quantizing {model_label(args.model)} to int8 on the fly (static, calibrated on "
+            f"{images} {args.dataset} training images)",
+            soft_wrap=True,
+        )
+    calibration = {"mode": "int8_static", "dataset": args.dataset, "images": images}
+    return calibrated_int8(model, train), calibration

@@ -8,6 +8,7 @@ from cnnopt.commands._common import add_json_flag, positive_int, print_json, use
 from cnnopt.commands._model_arg import add_model_argument, load_model_from_args, model_label
 from cnnopt.commands.bench import check_output_file
 from cnnopt.fileio import write_json
+from cnnopt.models.fit import check_fits_data
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     data = load_dataset(args.dataset, split=args.split, root=args.data_dir).take(args.limit)
     model = load_model_from_args(args, data.num_classes, data.input_shape[0])
     use_output_argument(model, args, data.input_shape)
+    check_fits_data(model, data)
     result = evaluate(
         model, data, batch_size=args.batch_size, tta_flip=args.tta_flip, progress=not args.json
     )

@@ -48,11 +48,13 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from cnnopt.isolation import run_isolated
+    from cnnopt.models.fit import check_runs_on
     from cnnopt.runtimes.export import export_artifacts
 
     channels = args.input[0]
     model = load_model_from_args(args, args.num_classes, channels)
     use_output_argument(model, args, args.input)
+    check_runs_on(model, args.input)
     example = torch.randn(1, *args.input, generator=torch.Generator().manual_seed(0))
     result = run_isolated(  # a runtime that segfaults or hangs ends in one line, not a core
         export_artifacts, model, args.out, example, runtime=args.format, opset=args.opset,

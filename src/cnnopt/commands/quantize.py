@@ -24,6 +24,7 @@ from cnnopt.commands._common import (
 )
 from cnnopt.commands._model_arg import add_model_argument, load_model_from_args, model_label
 from cnnopt.errors import CnnoptError
+from cnnopt.models.fit import check_fits_data
 
 MODES = ("int8_static", "int8_dynamic", "qat", "mixed", "bf16", "fp16")
 
@@ -73,12 +74,13 @@ def run(args: argparse.Namespace) -> int:
     from cnnopt.data import load_dataset
     from cnnopt.fileio import ensure_dir, write_json
 
-    out = ensure_dir(args.out)
+    config = _config(args)
     train = load_dataset(args.dataset, split="train", root=args.data_dir)
     val = load_dataset(args.dataset, split="val", root=args.data_dir).take(args.limit)
     model = load_model_from_args(args, train.num_classes, train.input_shape[0])
     use_output_argument(model, args, train.input_shape)
-    config = _config(args)
+    check_fits_data(model, train)
+    out = ensure_dir(args.out)  # only once model and data fit: a refusal leaves no folder
     example = val.normalize(val.images[:1])
     float_acc, float_size = _measure(model, example, val, args, progress=not args.json)
     quantized = _quantize(model, config, train, val, example, progress=not args.json)
@@ -127,6 +129,17 @@ def _config(args: argparse.Namespace) -> Any:
             f"{args.mode} does not run on ONNX Runtime's CPU provider", "use --runtime openvino"
         )
     return config
+
+
+def calibrated_int8(model: Any, train: Any, progress: bool = False) -> Any:
+    """A copy of float `model` with int8 static PTQ calibrated on `train`, exactly as
+    `cnnopt quantize --mode int8_static` makes it (used by `cnnopt bench --precision int8`)."""
+    from cnnopt.transforms.quantize import QuantizeConfig
+
+    config = QuantizeConfig(mode="int8_static")
+    config.validate()
+    example = train.normalize(train.images[:1])
+    return _quantize(model, config, train, None, example, progress)
 
 
 def _quantize(model: Any, config: Any, train: Any, val: Any, example: Any, progress: bool) -> Any:

@@ -23,6 +23,7 @@ from cnnopt.commands._common import (
 )
 from cnnopt.errors import CnnoptError
 from cnnopt.fileio import ensure_dir, remove_stale_temps, write_json
+from cnnopt.models.fit import check_fits_data
 
 # CLI flag -> TrainConfig field, for flags that override the dataset's recipe when given.
 _OVERRIDES = {
@@ -134,6 +135,11 @@ def run(args: argparse.Namespace) -> int:
         width=args.width,
     )
     use_output_argument(model, args, train_data.input_shape)
+    check_fits_data(model, train_data)
+    created = not out.exists()
+    ensure_dir(out)  # only once model and data fit: a refusal leaves no folder
+    if args.resume:
+        remove_stale_temps(out)
     adversarial = None
     if adv_options is not None:
         from cnnopt.robust import AdversarialTraining
@@ -142,9 +148,14 @@ def run(args: argparse.Namespace) -> int:
             train_data.mean, train_data.std, **adv_options, seed=config.seed
         )
     started = time.perf_counter()
-    result = train(
-        model, (train_data, val_data), config, batch_transform=adversarial, resume=args.resume
-    )
+    try:
+        result = train(
+            model, (train_data, val_data), config, batch_transform=adversarial, resume=args.resume
+        )
+    except CnnoptError:
+        if created and not any(out.iterdir()):
+            out.rmdir()  # failed before its first checkpoint: leave no empty --out behind
+        raise
     train_seconds = time.perf_counter() - started
 
     test_data = load_dataset(args.dataset, split="test", root=args.data_dir)
@@ -201,6 +212,7 @@ def _adversarial_options(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def _check_out(out: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse a wrong --out before any work (the folder is made once the model fits)."""
     if out.exists() and not out.is_dir():
         raise CnnoptError(f"--out {out} is a file", "give a directory, e.g. --out runs/my-model")
     has_run = (out / "state.json").is_file()
@@ -214,9 +226,6 @@ def _check_out(out: Path, resume: bool, overwrite: bool) -> None:
     if has_run and overwrite:
         for name in ("state.json", "model.safetensors", "best.safetensors", "trainer.pt"):
             (out / name).unlink(missing_ok=True)
-    ensure_dir(out)
-    if resume:
-        remove_stale_temps(out)
 
 
 def _print_summary(metrics: dict) -> None:

@@ -8,10 +8,13 @@ factory, factory that fails or returns something else) becomes one CnnoptError w
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import inspect
+import io
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -61,7 +64,11 @@ def import_model_file(path: Path) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module  # lets dataclasses/pickle inside the file find it
     try:
-        spec.loader.exec_module(module)
+        with _own_argv(resolved, f"importing {str(path)!r}"):
+            spec.loader.exec_module(module)
+    except CnnoptError:
+        sys.modules.pop(module_name, None)
+        raise
     except SyntaxError as exc:
         sys.modules.pop(module_name, None)
         raise CnnoptError(
@@ -77,6 +84,34 @@ def import_model_file(path: Path) -> ModuleType:
     return module
 
 
+@contextlib.contextmanager
+def _own_argv(path: Path, label: str) -> Iterator[None]:
+    """Run the user's code with sys.argv = [their file], as `python file.py` would, and turn
+    a sys.exit() inside it into one CnnoptError.
+
+    A file that parses sys.argv at import time (argparse in module scope) would otherwise read
+    cnnopt's own flags, print a usage text and exit. What the code writes to stderr is held
+    back and passed on afterwards (dropped when it fails). When it exits, its last line (argparse's
+    "error: ...") goes into the message, so the user still sees one line.
+    """
+    saved, captured = sys.argv, io.StringIO()
+    sys.argv = [str(path)]
+    try:
+        with contextlib.redirect_stderr(captured):
+            yield
+    except SystemExit as exc:
+        said = [line.strip() for line in captured.getvalue().splitlines() if line.strip()]
+        code = "" if exc.code is None else repr(exc.code)
+        raise CnnoptError(
+            f"{label} called sys.exit({code})" + (f" after printing {said[-1]!r}" if said else ""),
+            "guard module-level code (argparse, main()) with if __name__ == '__main__':, and "
+            "return a model from the factory (raise an exception to report a problem)",
+        ) from None
+    finally:
+        sys.argv = saved
+    sys.stderr.write(captured.getvalue())
+
+
 def call_factory(factory: Any, label: str, args: dict[str, Any]) -> nn.Module:
     """Call with only the arguments the factory declares (all of them if it takes **kwargs)."""
     try:
@@ -86,7 +121,9 @@ def call_factory(factory: Any, label: str, args: dict[str, Any]) -> nn.Module:
     takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     accepted = {k: v for k, v in args.items() if takes_all or k in params}
     try:
-        model = factory(**accepted)
+        source = getattr(inspect.getmodule(factory), "__file__", None) or "model.py"
+        with _own_argv(Path(source), label):
+            model = factory(**accepted)
     except CnnoptError:
         raise
     except Exception as exc:

@@ -23,6 +23,7 @@ PROBE_STEPS = 12  # enough batches to get past the first slow ones, a second or 
 EPOCH_OVERHEAD = 1.15
 SAFETY_FACTOR = 1.25  # hard time limit = planned seconds x this
 MIN_EPOCHS = 0.25
+MIN_SHARE_LEFT = 0.1  # of the baseline's seconds, left to training after a probe that overran
 
 
 def recipe_for(train_data: Any) -> Any:
@@ -63,10 +64,62 @@ def measure_images_per_s(model: nn.Module, train_data: Any, config: Any) -> floa
     return float(rates[-1]) if rates else 0.0
 
 
+@dataclasses.dataclass(frozen=True)
+class Probe:
+    """Training speed measured once before the run, and what measuring it cost."""
+
+    images_per_s: float
+    seconds: float
+
+
+def check_budget(model: nn.Module, train_data: Any, budget: Any) -> Probe | None:
+    """Measure the training speed and refuse a time budget that cannot train the baseline.
+
+    Called before the run writes anything: a budget whose baseline share cannot hold even
+    MIN_EPOCHS of training (after the probe itself) would spend itself on a useless baseline
+    and end with no candidate, so the user is told up front what budget this machine needs.
+    None when the budget plans no baseline (no time budget, or fixed --baseline-epochs).
+    """
+    from cnnopt.errors import CnnoptError
+
+    seconds = budget.baseline_seconds()
+    if budget.baseline_epochs is not None or not seconds or not budget.time_budget_s:
+        return None
+    started = time.perf_counter()
+    rate = measure_images_per_s(model, train_data, recipe_for(train_data))
+    probe = Probe(rate, time.perf_counter() - started)
+    if rate <= 0:
+        return probe
+    n = len(train_data)
+    if (seconds - probe.seconds) * rate / max(n, 1) / EPOCH_OVERHEAD >= MIN_EPOCHS:
+        return probe
+    needed = probe.seconds + MIN_EPOCHS * n / rate * EPOCH_OVERHEAD
+    fix = "train on fewer images (--train-subset) or pass a trained checkpoint (cnnopt train)"
+    if not budget.baseline_time_limit_s or needed <= budget.baseline_time_limit_s:
+        # The margin covers a shared CPU being slower on the day than during the probe.
+        at_least = int(math.ceil(needed * SAFETY_FACTOR / budget.baseline_share / 10) * 10)
+        fix = f"give at least --time-budget {at_least}, or {fix}"
+    raise CnnoptError(
+        f"--time-budget {budget.time_budget_s:g} is too small: training the baseline alone "
+        f"needs about {needed:.0f} s here ({rate:.0f} images/s on {n} training images; "
+        f"the baseline gets {budget.baseline_share:.0%} of the budget)",
+        fix,
+    )
+
+
 def fit_baseline(
-    model: nn.Module, train_data: Any, val_data: Any, budget: Any, seed: int
+    model: nn.Module,
+    train_data: Any,
+    val_data: Any,
+    budget: Any,
+    seed: int,
+    probe: Probe | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Train `model` with its dataset's recipe within `budget.baseline_seconds()`."""
+    """Train `model` with its dataset's recipe within `budget.baseline_seconds()`.
+
+    `probe` is the speed `check_budget` measured; the time it took counts against the
+    baseline's share, so probing and training together stay within it.
+    """
     import cnnopt.train as train_mod
 
     config = recipe_for(train_data)
@@ -79,10 +132,17 @@ def fit_baseline(
         if seconds:
             changes["time_limit_s"] = seconds
     elif seconds:
-        rate = measure_images_per_s(model, train_data, config)
-        if rate > 0:
-            changes["epochs"] = affordable_epochs(config.epochs, seconds, rate, len(train_data))
-            plan["probe_images_per_s"] = round(rate, 1)
+        if probe is None:
+            started = time.perf_counter()
+            rate = measure_images_per_s(model, train_data, config)
+            probe = Probe(rate, time.perf_counter() - started)
+        seconds = max(seconds - probe.seconds, MIN_SHARE_LEFT * seconds)
+        if probe.images_per_s > 0:
+            changes["epochs"] = affordable_epochs(
+                config.epochs, seconds, probe.images_per_s, len(train_data)
+            )
+            plan["probe_images_per_s"] = round(probe.images_per_s, 1)
+            plan["probe_seconds"] = round(probe.seconds, 1)
         changes["time_limit_s"] = seconds * SAFETY_FACTOR
     config = dataclasses.replace(config, **{k: v for k, v in changes.items() if k in fields})
     started = time.time()

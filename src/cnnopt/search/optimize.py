@@ -99,6 +99,12 @@ def optimize(
     budget.validate()
     constraints.validate()
     robustness.validate()
+    from cnnopt.models.fit import check_fits_data
+    from cnnopt.search.baseline_training import check_budget
+
+    check_fits_data(model, train_data)  # before the study, the --out folder and any training
+    cached = (Path(out) / "cache" / "baseline.safetensors").exists()
+    probe = check_budget(model, train_data, budget) if train_baseline and not cached else None
     console = console or make_console(quiet=not progress)
     out_dir = ensure_dir(out)
     if resume:
@@ -120,7 +126,7 @@ def optimize(
     )
     study = study_mod.open_study(settings, out_dir, resume)  # fails early on a used --out
     base, base_key, base_info = baseline(
-        model, train_data, val_data, out_dir, budget, train_baseline, seed, console
+        model, train_data, val_data, out_dir, budget, train_baseline, seed, console, probe
     )
     tune_data, tune_epochs = finetune_plan(
         train_data, budget.finetune_epochs, budget.finetune_images, seed
@@ -238,7 +244,7 @@ def _recipe_yaml(record: Record, evaluator: CandidateEvaluator) -> str:
 
 def baseline(
     model: nn.Module, train_data: Any, val_data: Any, out_dir: Path, budget: Budget,
-    train_baseline: bool, seed: int, console: Console,
+    train_baseline: bool, seed: int, console: Console, probe: Any = None,
 ) -> tuple[nn.Module, str, dict[str, Any]]:  # fmt: skip
     """The trained baseline and a key for it; trained once and cached in out/cache."""
     from safetensors.torch import load_file, save_file
@@ -252,7 +258,7 @@ def baseline(
     elif train_baseline:
         console.print("training the baseline ...")
         torch.manual_seed(seed)
-        model, info = fit_baseline(model, train_data, val_data, budget, seed)
+        model, info = fit_baseline(model, train_data, val_data, budget, seed, probe)
         state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
         with atomic_path(weights) as tmp:
             save_file(state, str(tmp))

@@ -22,6 +22,7 @@ from torch import nn
 from cnnopt.data.base import TensorData, split_train_val
 from cnnopt.data.loader import iterate_batches, num_batches
 from cnnopt.errors import CnnoptError
+from cnnopt.models.fit import check_fits_data
 from cnnopt.outputs import select_output, set_output
 from cnnopt.train.checkpoint import load_checkpoint, save_checkpoint
 from cnnopt.train.config import TrainConfig
@@ -72,6 +73,7 @@ def train(
     device = _device(config.device)
     started = time.perf_counter()
     model.to(device)
+    check_fits_data(model, train_data)  # a wrong class count would train silently
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
     augment = _augment(config.augment, train_data)
@@ -109,6 +111,7 @@ def train(
                 "finished": step >= total_steps,
                 "config": config.to_dict(),
                 "dataset": train_data.name,
+                "input_shape": list(train_data.input_shape),  # what later commands build for
             }
             rng = {"generator": epoch_start_rng, "torch": torch.get_rng_state()}
             save_checkpoint(
