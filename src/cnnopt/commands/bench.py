@@ -209,4 +209,10 @@ def _int8_on_the_fly(
             soft_wrap=True,
         )
     calibration = {"mode": "int8_static", "dataset": args.dataset, "images": images}
-    return calibrated_int8(model, train), calibration
+    from cnnopt.isolation import run_isolated
+
+    quantized = run_isolated(  # calibration runs the runtime's native code too
+        calibrated_int8, model, train, what="int8 calibration", hint=RUNTIME_CRASH_HINT,
+        timeout_s=args.timeout, stage="quantize",
+    )  # fmt: skip
+    return quantized, calibration
