@@ -11,7 +11,8 @@ from torch import nn
 
 from cnnopt.data.base import TensorData
 from cnnopt.errors import CnnoptError
-from cnnopt.models.fit import check_fits_data, check_runs_on, prediction, probe
+from cnnopt.models.fit import check_fits_data, check_runs_on, probe
+from cnnopt.outputs import select_output, set_output
 
 
 def _data(channels: int, size: int, classes: int, n: int = 4) -> TensorData:
@@ -60,13 +61,17 @@ def test_tuple_and_dict_outputs_are_checked_on_their_prediction() -> None:
         check_fits_data(models["dict_output"], _data(1, 16, 7))
     with pytest.raises(CnnoptError, match="outputs 10 classes but dataset 'toy' has 7"):
         check_fits_data(models["tuple_output"], _data(1, 16, 7))
+    # The check reads the same prediction every stage reads (cnnopt.outputs' rule) ...
     scores = torch.zeros(2, 3)
-    assert prediction((scores, torch.zeros(2, 8))) is scores
-    assert prediction({"aux": torch.zeros(2, 8), "logits": scores}) is scores
-    assert prediction({"out": scores}) is scores
+    assert select_output((scores, torch.zeros(2, 8))) is scores
+    assert select_output({"aux": torch.zeros(2, 8), "logits": scores}) is scores
     features = torch.zeros(2, 8)
-    assert prediction((scores, features), 1) is features
-    assert prediction({"logits": scores, "aux": features}, "aux") is features
+    assert select_output((scores, features), 1) is features
+    assert select_output({"logits": scores, "aux": features}, "aux") is features
+    # ... including a choice the model carries: its 48 features are not 10 class scores.
+    tuple_model = set_output(user_archs.build_all()["tuple_output"], 1)
+    with pytest.raises(CnnoptError, match="outputs 48 classes but dataset 'toy' has 10"):
+        check_fits_data(tuple_model, _data(1, 16, 10))
 
 
 def test_probe_leaves_mode_gradients_and_global_rng_alone() -> None:
