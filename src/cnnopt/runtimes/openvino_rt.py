@@ -32,6 +32,7 @@ from cnnopt.runtimes._common import (
 )
 from cnnopt.runtimes.base import Predictor, register_runtime
 from cnnopt.runtimes.onnxrt import check_input
+from cnnopt.runtimes.signal_stack import keep_signal_stack
 
 PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
 QUANTIZED_NAMES = ("int8", "qat", "mixed")
@@ -86,7 +87,9 @@ class OpenVinoPredictor(Predictor):
         if request is None:
             model = self.model.clone()
             model.reshape({model.inputs[0].get_any_name(): list(shape)})
-            with stage("compile"):  # names the stage if it crashes in an isolated child
+            # stage: names the stage if it crashes in an isolated child; keep_signal_stack:
+            # compile_model swaps in a signal stack it frees later (a Ctrl-C would segfault).
+            with stage("compile"), keep_signal_stack():
                 compiled = self.core.compile_model(model, "CPU", self.config)
             # What the plugin really chose (it may overrule a hint the CPU cannot honour).
             chosen = compiled.get_property("INFERENCE_PRECISION_HINT")
@@ -94,7 +97,8 @@ class OpenVinoPredictor(Predictor):
             if self.precision in PRECISION_HINTS:  # report what runs, e.g. fp16 -> bf16 here
                 names = {hint: name for name, hint in PRECISION_HINTS.items()}
                 self.precision = names.get(self.effective_hint, self.precision)
-            request = compiled.create_infer_request()
+            with keep_signal_stack():
+                request = compiled.create_infer_request()
             self._requests[shape] = request
         return request
 
