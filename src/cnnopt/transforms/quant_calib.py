@@ -72,12 +72,23 @@ class BatchReader:
 def preprocess(fp32_path: Path, out_path: Path) -> Path:
     """Shape inference + graph cleanup that onnxruntime's quantizer recommends first; the raw
     graph is used when preprocessing fails (it is an optimization, not a requirement)."""
+    import os
+
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    # quant_pre_process writes scratch files (sym_shape_infer_temp.onnx, <uuid>.data) into the
+    # current directory and leaves them there when it fails: run it in the output's folder, so
+    # a user's working directory never collects them.
+    workdir = Path(out_path).resolve().parent
     try:
-        quant_pre_process(str(fp32_path), str(out_path), skip_symbolic_shape=False)
+        with contextlib.chdir(workdir):
+            quant_pre_process(str(Path(fp32_path).resolve()), str(Path(out_path).resolve()),
+                              skip_symbolic_shape=False)  # fmt: skip
         return out_path
     except Exception:  # fall back to the unprocessed graph
+        for name in ("sym_shape_infer_temp.onnx",):
+            with contextlib.suppress(OSError):
+                os.remove(workdir / name)
         return fp32_path
 
 
