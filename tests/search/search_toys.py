@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from cnnopt.data.base import TensorData
+from cnnopt.runtimes.base import Predictor
 
 
 def toy_data(n: int, seed: int) -> TensorData:
@@ -22,3 +23,16 @@ def toy_model(width: int = 16) -> nn.Module:
         nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, 3),
     )  # fmt: skip
+
+
+class ModulePredictor(Predictor):
+    """Stands in for a runtime in tests that patch build_predictor: runs the model eagerly."""
+
+    runtime = "eager"
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model.eval()
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.model(x).float()

@@ -8,30 +8,17 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
-from search_toys import toy_data, toy_model
+from search_toys import ModulePredictor, toy_data, toy_model
 from torch import nn
 
 import cnnopt.runtimes.base as runtimes_base
 from cnnopt.data.base import TensorData
-from cnnopt.runtimes.base import Predictor
 from cnnopt.search import Budget, Constraints, SearchSpace, Target, optimize
 
 # The package re-exports the function `optimize`, which shadows the module of the same name.
 optimize_mod = importlib.import_module("cnnopt.search.optimize")
 pytest.importorskip("cnnopt.transforms.prune")
 pytest.importorskip("cnnopt.transforms.lowrank")
-
-
-class ModulePredictor(Predictor):
-    runtime = "eager"
-
-    def __init__(self, model: nn.Module) -> None:
-        self.model = model.eval()
-
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return self.model(x).float()
 
 
 def _data(n: int, seed: int) -> TensorData:

@@ -6,27 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
-from search_toys import toy_data, toy_model
-from torch import nn
+from search_toys import ModulePredictor, toy_data, toy_model
 from user_archs import ARCHITECTURES
 
 import cnnopt.runtimes.base as runtimes_base
-from cnnopt.runtimes.base import Predictor
 from cnnopt.search.cache import ModelCache
 from cnnopt.search.evaluate_candidate import CandidateEvaluator, Target
 from cnnopt.search.space import CandidateSpec
-
-
-class ModulePredictor(Predictor):
-    runtime = "eager"
-
-    def __init__(self, model: nn.Module) -> None:
-        self.model = model.eval()
-
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return self.model(x).float()
 
 
 @pytest.mark.parametrize(
