@@ -113,41 +113,12 @@ def steps_for(name: str, work: Path, optimize: bool) -> list[tuple[str, list[str
             ["export", "--model", str(trained), *INPUT, "--out", str(work / "onnx")],
             None,
         ),
-        (
-            "bench ORT",
-            [
-                "bench",
-                "--model",
-                str(trained),
-                *INPUT,
-                "--runtime",
-                "onnxruntime",
-                "--batch-sizes",
-                "1",
-                "--max-seconds",
-                "0.3",
-                "--no-memory",
-            ],
-            None,
-        ),
-        (
-            "bench OpenVINO",
-            [
-                "bench",
-                "--model",
-                str(trained),
-                *INPUT,
-                "--runtime",
-                "openvino",
-                "--batch-sizes",
-                "1",
-                "--max-seconds",
-                "0.3",
-                "--no-memory",
-            ],
-            None,
-        ),
     ]
+    for label, runtime in (("bench ORT", "onnxruntime"), ("bench OpenVINO", "openvino")):
+        bench = ["bench", "--model", str(trained), *INPUT, "--runtime", runtime]
+        steps.append(
+            (label, [*bench, "--batch-sizes", "1", "--max-seconds", "0.3", "--no-memory"], None)
+        )
     if optimize:
         steps.append(
             (
