@@ -34,15 +34,18 @@ def test_module_peak_covers_the_largest_activation() -> None:
 
 
 def test_callable_peak_sees_a_big_allocation() -> None:
+    # Linux sums RSS from per-CPU counters that it reads approximately (off by up to a batch
+    # of pages per CPU of the *host*): on a CI host a 64 MiB allocation read as 32 MiB. A
+    # large allocation and a loose bound keep the test about seeing it, not about the count.
     def allocate(x: torch.Tensor) -> torch.Tensor:
-        big = torch.ones(16 * 1024 * 1024)  # 64 MiB, every page touched
+        big = torch.ones(64 * 1024 * 1024)  # 256 MiB, every page touched
         return x + big[0]
 
     stats = peak_memory(allocate, torch.zeros(1))
     assert stats.method == RSS_METHOD
     if stats.peak_bytes is None:
         pytest.skip("/proc/self/clear_refs is not available here")
-    assert stats.peak_bytes >= 48 * 1024 * 1024
+    assert stats.peak_bytes >= 128 * 1024 * 1024
     assert rss_peak_bytes(lambda x: x, torch.zeros(1)) < 48 * 1024 * 1024
 
 

@@ -7,16 +7,42 @@ from __future__ import annotations
 import copy
 
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from random_cnn import EXAMPLES_RUN
-from random_heads import build_heads, describe_heads, heads_nets
+from random_cnn import EXAMPLES_RUN, BlockSpec, NetSpec
+from random_heads import HeadsSpec, build_heads, describe_heads, heads_nets
 from torch import nn
 
 from cnnopt.errors import CnnoptError
 from cnnopt.transforms import Context, apply
 from cnnopt.transforms.prune import PruneConfig
 from cnnopt.transforms.prune_outputs import output_signature
+
+
+def _block(width: int, kernel: int, stride: int, depthwise: bool, join: str) -> BlockSpec:
+    return BlockSpec(width, kernel, stride, depthwise, batchnorm=False, join=join)
+
+
+# Found by CI: the depthwise conv after a concatenation roots a group that spans both
+# concatenated convs, and Torch-Pruning's ranking took 3 of the shortcut's 4 channels at 62.5%.
+CAT_INTO_DEPTHWISE = HeadsSpec(
+    net=NetSpec(
+        in_channels=1,
+        size=8,
+        classes=2,
+        blocks=(
+            _block(4, 1, 1, False, "none"),
+            _block(4, 1, 1, False, "none"),
+            _block(4, 1, 2, False, "cat"),
+            _block(4, 5, 1, True, "none"),
+        ),
+        seed=0,
+    ),
+    join="add",
+    kinds=("linear", "linear", "linear"),
+    taps=(0, 0, 3),
+    classes=(2, 2, 2),
+)
 
 
 def _widths(model: nn.Module) -> dict[str, int]:
@@ -34,6 +60,7 @@ def _widths(model: nn.Module) -> dict[str, int]:
     st.sampled_from(("l1", "l2", "bn")),
     st.sampled_from((1, 4, 8)),
 )
+@example(CAT_INTO_DEPTHWISE, 0.625, "l1", 1)
 def test_pruning_keeps_every_head(spec, ratio: float, importance: str, round_to: int) -> None:
     EXAMPLES_RUN["prune_heads"] += 1
     model, x = build_heads(spec), spec.example(2)

@@ -7,7 +7,9 @@
 * any other callable (ONNX Runtime, OpenVINO): those runtimes allocate outside PyTorch, so
   the process's peak resident set (VmHWM) is reset through /proc/self/clear_refs and the rise
   over the resident size before the call is reported. Linux only; None elsewhere. Memory the
-  runtime already holds from earlier calls (its arena) is not counted again.
+  runtime already holds from earlier calls (its arena) is not counted again. The kernel
+  reads RSS from per-CPU counters approximately, so on hosts with many CPUs this figure can
+  be off by tens of MiB: a guide to the order of magnitude, not a byte count.
 """
 
 from __future__ import annotations

@@ -71,7 +71,7 @@ def prune_step(
         kept = round_kept(kept, current, round_to, groups)
         if kept >= current:
             continue
-        idxs = _least_important(pruner, module, handler, current, groups, current - kept)
+        idxs = _least_important(pruner, module, handler, current, groups, current - kept, local)
         if idxs is None:
             continue
         group = graph.get_pruning_group(module, handler, idxs)
@@ -129,19 +129,88 @@ def _channel_groups(pruner: Any, group: Any) -> int:
 
 
 def _least_important(
-    pruner: Any, module: nn.Module, handler: Any, channels: int, groups: int, count: int
+    pruner: Any,
+    module: nn.Module,
+    handler: Any,
+    channels: int,
+    groups: int,
+    count: int,
+    local: bool,
 ) -> list[int] | None:
-    """The `count` channels of lowest importance; with channel groups (grouped convs, group
-    norms) the same positions in every group, as Torch-Pruning does."""
-    full = pruner.DG.get_pruning_group(module, handler, list(range(channels)))
+    """Up to `count` channels of lowest importance that no layer of the group pays for beyond
+    its own share; with channel groups (grouped convs, group norms) the same positions in
+    every group, as Torch-Pruning does.
+
+    A group rooted after a concatenation removes channels from every layer concatenated
+    there, and Torch-Pruning's ranking may take most of them from one source (4 -> 1 at
+    62.5%); each source is capped at what its own ratio allows, and a channel that would
+    exceed a cap is passed over for the next least important one.
+    """
+    graph = pruner.DG
+    full = graph.get_pruning_group(module, handler, list(range(channels)))
     scores = pruner.estimate_importance(full)
     if scores is None:
         return None
     per_group = channels // groups
     if groups > 1:
         scores = scores.view(groups, -1).mean(dim=0)
-    slots = torch.argsort(scores.cpu())[: count // groups]
-    return sorted(int(s) + g * per_group for g in range(groups) for s in slots)
+    owners, room = _layers_hit(pruner, full, channels, local)
+    used: dict[int, int] = dict.fromkeys(room, 0)
+    slots: list[int] = []
+    for slot in torch.argsort(scores.cpu()).tolist():
+        if len(slots) == count // groups:
+            break
+        hits: dict[int, int] = {}
+        for g in range(groups):
+            for layer in owners.get(slot + g * per_group, ()):
+                hits[layer] = hits.get(layer, 0) + 1
+        if all(used[layer] + n <= room[layer] for layer, n in hits.items()):
+            slots.append(slot)
+            for layer, n in hits.items():
+                used[layer] += n
+    if not slots:
+        return None
+    return sorted(s + g * per_group for g in range(groups) for s in slots)
+
+
+def _layers_hit(
+    pruner: Any, group: Any, channels: int, local: bool
+) -> tuple[dict[int, set[int]], dict[int, int]]:
+    """For each root channel, the conv/linear layers (by id) whose own output channels it
+    removes; and for each such layer how many more it may lose: down to its initial width
+    times (1 - ratio), where the ratio is the larger of the root's and the layer's own
+    (layer_ratios) in local mode, and max_layer_ratio in global mode. Depthwise convs and
+    norms follow their input's width and are not capped themselves."""
+    graph = pruner.DG
+    root = group[0].dep.target.module
+    owners: dict[int, set[int]] = {}
+    room: dict[int, int] = {}
+    for item in group:
+        layer = item.dep.target.module
+        if not graph.is_out_channel_pruning_fn(item.dep.handler) or not _is_weighted(layer):
+            continue
+        current = graph.get_out_channels(layer)
+        if local:
+            limit = max(
+                pruner.get_target_pruning_ratio(root), pruner.get_target_pruning_ratio(layer)
+            )
+        else:
+            limit = pruner.max_pruning_ratio
+        initial = pruner.layer_init_out_ch.get(layer, current)
+        floor = max(1, math.ceil(initial * (1 - limit) - _EPS))
+        room[id(layer)] = max(0, current - floor)
+        roots = getattr(item, "root_idxs", None) or item.idxs  # Torch-Pruning >= 1.3 maps them
+        for index in roots:
+            if 0 <= index < channels:
+                owners.setdefault(index, set()).add(id(layer))
+    return owners, room
+
+
+def _is_weighted(module: nn.Module) -> bool:
+    """A conv or linear layer whose width is its own choice (not a depthwise conv's)."""
+    return isinstance(module, nn.modules.conv._ConvNd | nn.Linear) and not passes_channels_through(
+        module
+    )
 
 
 # --- what was done ---------------------------------------------------------------------------
