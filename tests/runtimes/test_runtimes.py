@@ -54,9 +54,15 @@ def test_exported_files_load_directly(trained_net, example, val_inputs, tmp_path
 
 @pytest.mark.parametrize("runtime", ("eager", "openvino"))
 def test_bf16_roughly_agrees(runtime, trained_net, val_inputs, example) -> None:
+    from cnnopt.runtimes.openvino_rt import cpu_runs_bf16
+
     predictor = build_predictor(runtime, trained_net, example, precision="bf16")
-    assert predictor.precision == "bf16"
     parity = check_parity(trained_net, predictor, val_inputs)
+    if runtime == "openvino" and not cpu_runs_bf16():  # it runs fp32 here, and says so
+        assert predictor.precision == "fp32"
+        assert parity["max_abs_diff"] < 1e-4
+        return
+    assert predictor.precision == "bf16"
     assert parity["top1_agreement"] >= 0.9
     assert 0 < parity["max_abs_diff"] < 1.0  # bf16 really ran: not bit-identical
 

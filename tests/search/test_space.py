@@ -93,3 +93,24 @@ def test_bad_space_and_missing_runtimes_are_explained() -> None:
         SearchSpace(runtimes=("openvino",)).restricted_to(["eager"])
     space = SearchSpace().restricted_to(["eager", "onnxruntime"])
     assert space.runtimes == ("eager", "onnxruntime") and space.notes
+
+
+def test_precision_a_runtime_would_not_honour_is_not_offered() -> None:
+    """OpenVINO runs a bf16 request in fp32 on CPUs without bf16: never a 'bf16' candidate."""
+    import optuna
+
+    space = SearchSpace().restricted_to(
+        ["eager", "onnxruntime", "openvino"], {"bf16": ("openvino",)}
+    )
+    assert space.runtimes_for("bf16") == ("eager",)
+    assert any("bf16 on openvino skipped" in note for note in space.notes)
+    tags = dict(space.single_technique_points())
+    assert tags["bf16"].runtime == "eager"
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    for _ in range(60):
+        spec = space.suggest(study.ask())
+        assert (spec.precision, spec.runtime) != ("bf16", "openvino")
+    # only bf16 on openvino asked for: nothing left to serve it, said in one line
+    only = SearchSpace(precisions=("bf16",), runtimes=("openvino",))
+    with pytest.raises(CnnoptError, match="bf16 cannot run on openvino"):
+        only.restricted_to(["openvino"], {"bf16": ("openvino",)}).validate()

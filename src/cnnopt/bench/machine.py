@@ -20,6 +20,7 @@ _FLAGS = {
     "avx2": "avx2",
     "avx512f": "avx512",
     "avx512_vnni": "avx512_vnni",
+    "avx_vnni": "avx_vnni",
     "avx512_bf16": "avx512_bf16",
     "amx_tile": "amx",
     "amx_bf16": "amx_bf16",
@@ -42,6 +43,11 @@ def _cpuinfo() -> tuple[str, set[str]]:
         elif key in ("flags", "Features") and not flags:
             flags = set(value.split())
     return model or platform.processor() or platform.machine(), flags
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags as /proc/cpuinfo spells them (empty where it cannot be read)."""
+    return _cpuinfo()[1]
 
 
 def _version(distribution: str) -> str | None:

@@ -39,6 +39,14 @@ QUANTIZED_NAMES = ("int8", "qat", "mixed")
 HINTS = ("LATENCY", "THROUGHPUT")
 
 
+def cpu_runs_bf16() -> bool:
+    """Whether OpenVINO's CPU plugin can honour a bf16 hint here (avx512_bf16 or AMX); on
+    other CPUs it quietly runs fp32, so a "bf16 on openvino" candidate would be fp32 again."""
+    import openvino as ov
+
+    return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
 class OpenVinoPredictor(Predictor):
     runtime = "openvino"
 

@@ -210,6 +210,11 @@ class CandidateEvaluator:
         )
         set_stage("accuracy")
         record.accuracy = self.accuracy(built.predictor, self.val_data)
+        ran = getattr(built.predictor, "precision", spec.precision)  # known after a run
+        if spec.precision in ("bf16", "fp16") and ran == "fp32":  # a runtime overruled it
+            record.precision = ran
+            record.name += f" (ran fp32: {spec.precision} not supported here)"
+            built.notes.append(f"{spec.runtime} ran fp32: this CPU has no {spec.precision}")
         set_stage("measure")
         stats = measure(built.predictor, self.example, self.target.latency_max_seconds)
         record.latency_ms_p50, record.latency_ms_p90, record.latency_ms_p99 = stats

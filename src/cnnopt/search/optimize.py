@@ -109,7 +109,7 @@ def optimize(
     out_dir = ensure_dir(out)
     if resume:
         remove_stale_temps(out_dir)
-    space = (space or SearchSpace()).restricted_to(available_runtimes())
+    space = (space or SearchSpace()).restricted_to(available_runtimes(), unhonoured_precisions())
     space.validate()
     model_name = model_name or type(model).__name__.lower()
     # One forward pass: a missing output is one line now, not a failure in every candidate.
@@ -282,6 +282,17 @@ def available_runtimes() -> list[str]:
         return RUNTIMES.names()
     except ImportError:
         return ["eager"]
+
+
+def unhonoured_precisions() -> dict[str, tuple[str, ...]]:
+    """Precision -> runtimes that would run something else on this CPU (SearchSpace's
+    cannot_run): OpenVINO without bf16 hardware runs a bf16 request in fp32."""
+    try:
+        from cnnopt.runtimes.openvino_rt import cpu_runs_bf16
+
+        return {} if cpu_runs_bf16() else {"bf16": ("openvino",)}
+    except ImportError:  # no OpenVINO: restricted_to drops the runtime anyway
+        return {}
 
 
 def machine_info() -> dict[str, Any]:

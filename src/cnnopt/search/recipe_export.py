@@ -27,6 +27,10 @@ def candidate_recipe(record: Record, evaluator: Any) -> Recipe:
             quantize = config
             if config.mode == "qat":  # the evaluator's fine-tuning budget overrides qat_epochs
                 config.qat_epochs = float(evaluator.finetune_epochs)
+            if config.reduce_range is None:  # as resolved on the machine that measured it
+                from cnnopt.transforms.quant_calib import default_reduce_range
+
+                config.reduce_range = default_reduce_range()
             continue
         if getattr(config, "finetune_epochs", 0) is None:  # the evaluator's budget applied
             config.finetune_epochs = float(evaluator.finetune_epochs)

@@ -129,6 +129,10 @@ class SearchSpace:
     precisions: tuple[str, ...] = ("fp32", "bf16", "int8", "qat")
     runtimes: tuple[str, ...] = ("eager", "onnxruntime", "openvino")
     notes: list[str] = field(default_factory=list)
+    # precision -> runtimes that would quietly run something else on this machine (OpenVINO
+    # runs a bf16 request in fp32 on CPUs without bf16): such a candidate would repeat fp32
+    # under a bf16 label, so it is not offered (set by restricted_to)
+    cannot_run: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def validate(self) -> None:
         for name, values, allowed in (
@@ -179,7 +183,10 @@ class SearchSpace:
 
     def runtimes_for(self, precision: str) -> tuple[str, ...]:
         """The runtimes of this space that can serve `precision`, in the space's order."""
-        return tuple(r for r in self.runtimes if r in SERVABLE_ON.get(precision, ()))
+        blocked = self.cannot_run.get(precision, ())
+        return tuple(
+            r for r in self.runtimes if r in SERVABLE_ON.get(precision, ()) and r not in blocked
+        )
 
     def single_technique_points(self) -> list[tuple[str, CandidateSpec]]:
         """Baseline and one-technique-at-a-time candidates, tried first so the report can
@@ -222,8 +229,13 @@ class SearchSpace:
             points.append((f"prune {ratio:.0%} + int8", combo))
         return points
 
-    def restricted_to(self, available_runtimes: list[str]) -> SearchSpace:
-        """Drop runtimes this machine cannot run (e.g. OpenVINO not installed)."""
+    def restricted_to(
+        self,
+        available_runtimes: list[str],
+        cannot_run: dict[str, tuple[str, ...]] | None = None,
+    ) -> SearchSpace:
+        """Drop runtimes this machine cannot run (e.g. OpenVINO not installed) and the
+        precision/runtime pairs it would not honour (`cannot_run`, see the field)."""
         kept = tuple(r for r in self.runtimes if r in available_runtimes)
         if not kept:
             raise CnnoptError(
@@ -234,6 +246,14 @@ class SearchSpace:
         space = SearchSpace(**{**asdict(self), "runtimes": kept})
         if dropped:
             space.notes.append(f"runtimes not available here, skipped: {', '.join(dropped)}")
+        for precision, runtimes in (cannot_run or {}).items():
+            blocked = tuple(r for r in runtimes if r in kept)
+            if precision in space.precisions and blocked:
+                space.cannot_run[precision] = blocked
+                space.notes.append(
+                    f"{precision} on {', '.join(blocked)} skipped: this CPU cannot run "
+                    f"{precision} there (it would run fp32 under a {precision} label)"
+                )
         # Unknown names stay, for validate() to explain.
         servable = tuple(
             p for p in space.precisions if p not in SERVABLE_ON or space.runtimes_for(p)

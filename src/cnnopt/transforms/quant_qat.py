@@ -47,25 +47,29 @@ class ActFakeQuant(nn.Module):
         return torch.fake_quantize_per_tensor_affine(x, scale, zero_point, QMIN, QMAX)
 
 
-def channel_scale(weight: torch.Tensor) -> torch.Tensor:
-    """Per-output-channel symmetric int8 scale, as ONNX Runtime's PTQ uses for weights."""
+def channel_scale(weight: torch.Tensor, qmax: int = QMAX) -> torch.Tensor:
+    """Per-output-channel symmetric int8 scale, as ONNX Runtime's PTQ uses for weights.
+    qmax 63 gives 7-bit weights (reduce_range) inside the exporter's int8 range."""
     dims = tuple(range(1, weight.ndim))
-    return (weight.detach().abs().amax(dim=dims) / QMAX).clamp_min(1e-8).float()
+    return (weight.detach().abs().amax(dim=dims) / qmax).clamp_min(1e-8).float()
 
 
 class _QatLayer(nn.Module):
     """Fake-quantizes the wrapped layer's input and weight. The weight scale is a buffer
     (refreshed every training step) so the exported graph holds it as a constant."""
 
-    def __init__(self, inner: nn.Module, act: ActFakeQuant | None = None) -> None:
+    def __init__(
+        self, inner: nn.Module, act: ActFakeQuant | None = None, weight_qmax: int = QMAX
+    ) -> None:
         super().__init__()
         self.inner = inner
         self.act = act or ActFakeQuant()
-        self.register_buffer("weight_scale", channel_scale(inner.weight))
+        self.weight_qmax = weight_qmax
+        self.register_buffer("weight_scale", channel_scale(inner.weight, weight_qmax))
 
     def quantized_weight(self) -> torch.Tensor:
         if self.training:
-            self.weight_scale.copy_(channel_scale(self.inner.weight))
+            self.weight_scale.copy_(channel_scale(self.inner.weight, self.weight_qmax))
         zero_point = torch.zeros(self.weight_scale.shape[0], dtype=torch.int32)
         return torch.fake_quantize_per_channel_affine(
             self.inner.weight, self.weight_scale, zero_point, 0, QMIN, QMAX
@@ -82,26 +86,29 @@ class QatLinear(_QatLayer):
         return F.linear(self.act(x), self.quantized_weight(), self.inner.bias)
 
 
-def insert_fake_quant(model: nn.Module, acts: dict[str, ActFakeQuant] | None = None) -> int:
+def insert_fake_quant(
+    model: nn.Module, acts: dict[str, ActFakeQuant] | None = None, weight_qmax: int = QMAX
+) -> int:
     """Wrap every Conv2d (groups included) and Linear in place; returns how many.
 
-    `acts` gives wrappers at these module paths their (already trained) input observers.
+    `acts` gives wrappers at these module paths their (already trained) input observers;
+    weight_qmax 63 trains 7-bit weights (reduce_range, for CPUs without VNNI).
     """
-    return _wrap(model, "", acts or {})
+    return _wrap(model, "", acts or {}, weight_qmax)
 
 
-def _wrap(model: nn.Module, prefix: str, acts: dict[str, ActFakeQuant]) -> int:
+def _wrap(model: nn.Module, prefix: str, acts: dict[str, ActFakeQuant], qmax: int) -> int:
     count = 0
     for name, child in list(model.named_children()):
         path = f"{prefix}{name}"
         if isinstance(child, nn.Conv2d) and child.padding_mode == "zeros":
-            setattr(model, name, QatConv2d(child, acts.get(path)))
+            setattr(model, name, QatConv2d(child, acts.get(path), qmax))
             count += 1
         elif isinstance(child, nn.Linear):
-            setattr(model, name, QatLinear(child, acts.get(path)))
+            setattr(model, name, QatLinear(child, acts.get(path), qmax))
             count += 1
         elif not isinstance(child, _QatLayer):
-            count += _wrap(child, f"{path}.", acts)
+            count += _wrap(child, f"{path}.", acts, qmax)
     return count
 
 
@@ -144,6 +151,7 @@ def fold_batchnorm(model: nn.Module, ctx: Any) -> tuple[nn.Module, str | None]:
     scales each output channel by one factor, and per-channel symmetric quantization is
     invariant to that (the channel's scale moves with it, the rounded integers stay).
     """
+    qmax = next((m.weight_qmax for m in model.modules() if isinstance(m, _QatLayer)), QMAX)
     acts = remove_fake_quant(model)
     note = None
     try:
@@ -153,5 +161,5 @@ def fold_batchnorm(model: nn.Module, ctx: Any) -> tuple[nn.Module, str | None]:
         model = apply(model.eval(), FuseConfig(), ctx)
     except Exception as exc:  # int8 still works with BN kept, one float op per conv more
         note = f"qat: BatchNorm not folded ({type(exc).__name__}: {exc})"
-    insert_fake_quant(model, acts)
+    insert_fake_quant(model, acts, qmax)
     return model.eval(), note

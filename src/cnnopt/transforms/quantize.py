@@ -44,6 +44,10 @@ class QuantizeConfig(TransformConfig):
     eval_size: int = 1000  # mixed: val images per accuracy measurement (speed vs noise)
     qat_epochs: float = 1.0  # qat: fine-tuning epochs (ctx.finetune_epochs overrides)
     qat_lr: float = 0.005  # qat: small, the weights are already trained
+    # 7-bit int8 weights. None: on where this CPU has no VNNI, whose int8 kernels in ONNX
+    # Runtime saturate 8-bit weights (quant_calib.default_reduce_range); the resolved value
+    # is what a saved recipe records, so the artifact rebuilds the same on any machine
+    reduce_range: bool | None = None
 
     def validate(self) -> None:
         for field_name, value, allowed in (
@@ -85,6 +89,8 @@ def quantize(model: nn.Module, config: QuantizeConfig, ctx: Context) -> nn.Modul
         )
     model.eval()
     plan: dict[str, Any] = {"mode": config.mode, "config": config.to_dict()}
+    if config.mode not in ("bf16", "fp16"):
+        plan["config"]["reduce_range"] = _reduce_range(config, ctx)
     if config.mode in ("bf16", "fp16"):
         model.cnnopt_quant = plan
         ctx.notes.append(f"quantize: {config.mode} is applied by the runtime (weights stay fp32)")
@@ -103,6 +109,17 @@ def quantize(model: nn.Module, config: QuantizeConfig, ctx: Context) -> nn.Modul
 
         quantized_onnx_bytes(model, example, progress=ctx.progress)
     return model
+
+
+def _reduce_range(config: QuantizeConfig, ctx: Context) -> bool:
+    from cnnopt.transforms.quant_calib import REDUCE_RANGE_WHY, default_reduce_range
+
+    if config.reduce_range is not None:
+        return bool(config.reduce_range)
+    if default_reduce_range():
+        ctx.notes.append(f"quantize: {REDUCE_RANGE_WHY}")
+        return True
+    return False
 
 
 def _example(ctx: Context, data: Any) -> torch.Tensor | None:
@@ -127,6 +144,7 @@ def _mixed(
         per_channel=config.per_channel,
         activation_type=config.activation_type,
         progress=ctx.progress,
+        reduce_range=plan["config"]["reduce_range"],
     )
     plan["exclude"] = result.excluded
     plan["mixed"] = result
@@ -147,7 +165,7 @@ def _qat(model: nn.Module, config: QuantizeConfig, ctx: Context, plan: dict) -> 
             "quantize (qat) needs training or calibration data",
             "pass a dataset (--dataset) or Context(train_data=...)",
         )
-    count = insert_fake_quant(model)
+    count = insert_fake_quant(model, weight_qmax=63 if plan["config"]["reduce_range"] else 127)
     if count == 0:
         raise CnnoptError(
             "quantize (qat): the model has no Conv2d or Linear layer", "nothing to do"

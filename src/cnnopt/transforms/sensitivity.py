@@ -53,6 +53,7 @@ def mixed_precision(
     per_channel: bool = True,
     activation_type: str = "int8",
     progress: bool = False,
+    reduce_range: bool = False,
 ) -> MixedResult:
     """Choose the layers to keep in float so val accuracy drops by at most `budget_points`."""
     from cnnopt.bench.progress import progress_bar
@@ -73,6 +74,7 @@ def mixed_precision(
                 nodes_to_exclude=exclude,
                 cache_dir=work,
                 progress=progress,
+                reduce_range=reduce_range,
             )
             return ort_accuracy(graph, val_data, work, output_spec(model))
 
