@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from cnnopt.data.base import TensorData
 from cnnopt.errors import CnnoptError
-from cnnopt.search.baseline_training import MIN_EPOCHS, affordable_epochs, measure_images_per_s
+from cnnopt.search.baseline_training import affordable_epochs, measure_images_per_s, min_epochs
 from cnnopt.search.budget import Budget
 from cnnopt.search.evaluate_candidate import finetune_plan
 
@@ -44,8 +44,8 @@ def test_planned_epochs_fit_the_time_and_never_exceed_the_recipe(
     default: float, seconds: float, rate: float, n: int
 ) -> None:
     epochs = affordable_epochs(default, seconds, rate, n)
-    assert MIN_EPOCHS <= epochs <= default
-    if epochs > MIN_EPOCHS:
+    assert min_epochs(n) <= epochs <= default
+    if epochs > min_epochs(n):
         assert epochs * n / rate <= seconds, "the planned schedule fits the time"
 
 

@@ -23,6 +23,18 @@ PROBE_STEPS = 12  # enough batches to get past the first slow ones, a second or 
 EPOCH_OVERHEAD = 1.15
 SAFETY_FACTOR = 1.25  # hard time limit = planned seconds x this
 MIN_EPOCHS = 0.25
+# A large training set needs no quarter epoch for a useful baseline: a few thousand images
+# give a model worth optimizing. On a slow or busy machine (53 images/s seen during the demo)
+# a quarter of Fashion-MNIST's 55,000 images would not fit the demo's budget and the very
+# first command a user runs refused to start; the floor is whichever of the two is smaller.
+MIN_IMAGES = 2000
+
+
+def min_epochs(n_images: int) -> float:
+    """The least training the baseline may get: MIN_EPOCHS, or MIN_IMAGES of a large set."""
+    return min(MIN_EPOCHS, MIN_IMAGES / max(n_images, 1))
+
+
 MIN_SHARE_LEFT = 0.1  # of the baseline's seconds, left to training after a probe that overran
 
 
@@ -39,11 +51,13 @@ def recipe_for(train_data: Any) -> Any:
 
 
 def affordable_epochs(default: float, seconds: float, images_per_s: float, n_images: int) -> float:
-    """The recipe's epochs, or fewer (in quarter epochs) when they would not fit `seconds`."""
+    """The recipe's epochs, or fewer when they would not fit `seconds`: in quarter epochs,
+    or twentieths below one epoch, never under min_epochs(n_images)."""
     fits = seconds * images_per_s / max(n_images, 1) / EPOCH_OVERHEAD
     if fits >= default:
         return float(default)
-    return max(MIN_EPOCHS, math.floor(fits * 4) / 4)
+    step = 0.25 if fits >= 1 else 0.05
+    return max(min_epochs(n_images), math.floor(fits / step) * step)
 
 
 def measure_images_per_s(model: nn.Module, train_data: Any, config: Any) -> float:
@@ -76,7 +90,7 @@ def check_budget(model: nn.Module, train_data: Any, budget: Any) -> Probe | None
     """Measure the training speed and refuse a time budget that cannot train the baseline.
 
     Called before the run writes anything: a budget whose baseline share cannot hold even
-    MIN_EPOCHS of training (after the probe itself) would spend itself on a useless baseline
+    min_epochs of training (after the probe itself) would spend itself on a useless baseline
     and end with no candidate, so the user is told up front what budget this machine needs.
     None when the budget plans no baseline (no time budget, or fixed --baseline-epochs).
     """
@@ -91,9 +105,9 @@ def check_budget(model: nn.Module, train_data: Any, budget: Any) -> Probe | None
     if rate <= 0:
         return probe
     n = len(train_data)
-    if (seconds - probe.seconds) * rate / max(n, 1) / EPOCH_OVERHEAD >= MIN_EPOCHS:
+    if (seconds - probe.seconds) * rate / max(n, 1) / EPOCH_OVERHEAD >= min_epochs(n):
         return probe
-    needed = probe.seconds + MIN_EPOCHS * n / rate * EPOCH_OVERHEAD
+    needed = probe.seconds + min_epochs(n) * n / rate * EPOCH_OVERHEAD
     fix = "train on fewer images (--train-subset) or pass a trained checkpoint (cnnopt train)"
     if not budget.baseline_time_limit_s or needed <= budget.baseline_time_limit_s:
         # The margin covers a shared CPU being slower on the day than during the probe.
