@@ -10,7 +10,8 @@ RUNTIME-PRECISION-WHERE=KIND, e.g. "openvino-int8-compile=segv,onnxruntime-fp32-
 - WHERE `measure`: in the search's latency measurement; `test`: when the finishing stage of
   the search measures the candidate's test accuracy;
 - KIND: segv (`ctypes.string_at(0)`), abort (`os.abort()`), oom (SIGKILL, what the
-  out-of-memory killer sends) or hang (sleeps for an hour).
+  out-of-memory killer sends), hang (sleeps for an hour) or load (`measure` only: every
+  timed run takes 4x as long, as on a core shared with other work; see Loaded).
 
 Each fault appends a line to CNNOPT_TEST_FAULT_LOG first, so a test can count how often a
 candidate was really run. Nothing happens in a process that did not import this file.
@@ -30,10 +31,10 @@ FAULTS = dict(
 )
 
 
-def fault(runtime: str, precision: str, where: str) -> None:
+def fault(runtime: str, precision: str, where: str) -> str | None:
     kind = FAULTS.get(f"{runtime}-{precision}-{where}")
     if kind is None:
-        return
+        return None
     log = os.environ.get("CNNOPT_TEST_FAULT_LOG")
     if log:
         with open(log, "a") as handle:
@@ -47,6 +48,29 @@ def fault(runtime: str, precision: str, where: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
     elif kind == "hang":
         time.sleep(3600)
+    return kind
+
+
+class Loaded:
+    """A predictor whose every run also spins the CPU for LOAD_FACTOR times its own
+    duration: what a timing sees when the core is shared with other work. (A busy Python
+    thread barely moves a median: torch keeps the GIL through small ops.)"""
+
+    LOAD_FACTOR = 3.0
+
+    def __init__(self, predictor: Any) -> None:
+        self.inner = predictor
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def predict(self, x: Any) -> Any:
+        started = time.perf_counter()
+        out = self.inner.predict(x)
+        until = time.perf_counter() + (time.perf_counter() - started) * self.LOAD_FACTOR
+        while time.perf_counter() < until:
+            pass
+        return out
 
 
 def _patch_openvino() -> None:
@@ -82,7 +106,8 @@ def _patch_measure() -> None:
     original = evaluate_candidate.measure
 
     def measure(predictor: Any, *args: Any, **kwargs: Any) -> Any:
-        fault(predictor.runtime, predictor.precision, "measure")
+        if fault(predictor.runtime, predictor.precision, "measure") == "load":
+            return original(Loaded(predictor), *args, **kwargs)
         return original(predictor, *args, **kwargs)
 
     evaluate_candidate.measure = measure

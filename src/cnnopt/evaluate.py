@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import types
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -37,9 +37,20 @@ class EvalResult:
     confusion: list[list[int]]  # confusion[true][predicted]
     num_samples: int
     classes: list[str]
+    # per image, in dataset order: was the top-1 prediction right? (compare two models image
+    # by image: cnnopt.stats.paired_difference); not part of to_dict
+    correct: list[bool] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data.pop("correct")
+        return data
+
+    def interval(self) -> tuple[float, float]:
+        """95% Wilson interval of the accuracy: how much it could move on other images."""
+        from cnnopt.stats import wilson_interval
+
+        return wilson_interval(round(self.accuracy * self.num_samples), self.num_samples)
 
     def record_fields(self) -> dict[str, Any]:
         """Keyword arguments for `Record(...)`: the quality fields every record carries."""
@@ -145,6 +156,7 @@ def evaluate(
         fn = lambda x: select_output(model_or_predictor(x), spec)  # noqa: E731
     confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64)
     top5 = 0 if num_classes >= TOP5_MIN_CLASSES else None
+    correct: list[torch.Tensor] = []
     bar = progress_bar(progress, num_batches(data, batch_size), "evaluating")
     try:
         with torch.no_grad(), bar as advance:
@@ -157,6 +169,7 @@ def evaluate(
                         f"build or train the model with num_classes={num_classes}",
                     )
                 predicted = logits.argmax(dim=1)
+                correct.append(predicted == labels)
                 confusion += torch.bincount(
                     labels * num_classes + predicted, minlength=num_classes * num_classes
                 ).view(num_classes, num_classes)
@@ -167,7 +180,9 @@ def evaluate(
     finally:
         if module is not None:
             module.train(was_training)
-    return metrics_from_confusion(confusion, data.classes, top5)
+    result = metrics_from_confusion(confusion, data.classes, top5)
+    result.correct = torch.cat(correct).tolist() if correct else []
+    return result
 
 
 class _CallableModule(types.ModuleType):

@@ -24,6 +24,8 @@ class Record:
     threads: int | None = None
     # quality (fractions in 0..1), measured through the runtime itself
     accuracy: float | None = None
+    accuracy_images: int | None = None  # how many images the accuracy comes from
+    accuracy_ci: list[float] | None = None  # its 95% Wilson interval [low, high]
     top5: float | None = None
     per_class: dict[str, dict[str, float]] | None = None  # class -> precision/recall/f1
     split: str = "val"
@@ -32,6 +34,8 @@ class Record:
     latency_ms_p90: float | None = None
     latency_ms_p99: float | None = None
     throughput: float | None = None  # images per second
+    # how the latency was taken: block medians, spread, stable, re-timings, load and clock
+    timing: dict[str, Any] | None = None
     # size and cost
     params: int | None = None
     macs: int | None = None

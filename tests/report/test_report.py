@@ -62,7 +62,7 @@ def test_report_files_and_content(tmp_path: Path) -> None:
     assert (tmp_path / "pareto.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "confusion.png").exists() and (tmp_path / "report.md").exists()
     assert (
-        "recommended: net <2> on openvino: 5.0x faster, -1.0 pt"
+        "recommended: net <2> on openvino: 5.0x faster (search-time timing, not re-timed), -1.0 pt"
         in (tmp_path / "report.md").read_text()
     )
     assert len(to_csv(results).strip().splitlines()) == 1 + len(results["records"])

@@ -50,6 +50,33 @@ def cpu_flags() -> set[str]:
     return _cpuinfo()[1]
 
 
+def machine_state() -> dict[str, Any]:
+    """What may slow a measurement down right now: the 1-minute load average (runnable
+    processes; above the usable core count, timings compete) and the CPU clock in MHz where
+    Linux shows it (cpufreq, else /proc/cpuinfo's current value; None on other systems)."""
+    try:
+        load = round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        load = None
+    return {"load_1m": load, "cpu_mhz": _cpu_mhz()}
+
+
+def _cpu_mhz() -> float | None:
+    freq = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq")
+    try:
+        return round(int(freq.read_text()) / 1000, 1)
+    except (OSError, ValueError):
+        pass
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("cpu MHz"):
+                    return round(float(line.split(":", 1)[1]), 1)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def _version(distribution: str) -> str | None:
     # package metadata, not an import: importing OpenVINO or Optuna costs seconds
     try:

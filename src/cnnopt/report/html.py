@@ -12,7 +12,15 @@ from typing import Any
 
 from cnnopt.fileio import write_bytes, write_text
 from cnnopt.report import plots
-from cnnopt.report.markdown import markdown_report, robustness_cell, robustness_note
+from cnnopt.report.markdown import (
+    accuracy_cell,
+    markdown_report,
+    measurement_note,
+    record_list,
+    robustness_cell,
+    robustness_note,
+    speedup_cell,
+)
 
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#1f2328}
@@ -64,9 +72,10 @@ def _table(element_id: str, headers: list[str], rows: list[tuple[str, list[str]]
 def candidates_table(results: dict[str, Any]) -> str:
     records = results.get("records", [])
     best = (results.get("recommended") or {}).get("index")
-    headers = ["candidate", "trial", "runtime", "precision", "val acc", "test acc",
-               "robust acc (attack)", "p50 ms", "p90 ms", "img/s", "params", "size MB",
-               "status"]  # fmt: skip
+    headers = ["candidate", "trial", "runtime", "precision", "val acc",
+               "vs baseline (pt, 95%)", "test acc", "robust acc (attack)", "p50 ms", "p90 ms",
+               "speed-up", "img/s", "params", "size MB", "status"]  # fmt: skip
+    typed, base = record_list(results)
     rows = []
     for i, r in enumerate(records):
         extra = r.get("extra") or {}
@@ -84,9 +93,10 @@ def candidates_table(results: dict[str, Any]) -> str:
                 " ".join(classes),
                 [_e(r.get("name") or "(failed)") + tag, _e(extra.get("trial")),
                  _e(r.get("runtime")),
-                 _e(r.get("precision")), _pct(r.get("accuracy")), _pct(extra.get("test_accuracy")),
+                 _e(r.get("precision")), _pct(r.get("accuracy")),
+                 _e(accuracy_cell(typed[i], base)), _pct(extra.get("test_accuracy")),
                  _e(robustness_cell(r.get("robustness"))), _num(r.get("latency_ms_p50")),
-                 _num(r.get("latency_ms_p90")),
+                 _num(r.get("latency_ms_p90")), _e(speedup_cell(typed[i], base)),
                  _num(r.get("throughput"), ".0f"), _num(r.get("params"), ","),
                  _num(size / 1e6 if size else None, ".2f"), status],
             )
@@ -165,6 +175,7 @@ warm-up at batch {_e((results.get("target") or {}).get("batch_size"))},
     }</p>
 <h2>All candidates ({len(results.get("records", []))})</h2>
 <p class="note">Blue rows: Pareto front. Green: recommended. [tags]: single-technique points.</p>
+<p class="note" id="measurement-note">{_e(measurement_note(results))}</p>
 <p class="note" id="robustness-note">{_e(robustness_note(results))}</p>
 {candidates_table(results)}
 <h2>Recommended model: per-layer latency (slowest {min(len(layers), PER_LAYER_ROWS)})</h2>

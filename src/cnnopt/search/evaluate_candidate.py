@@ -209,7 +209,7 @@ class CandidateEvaluator:
             threads=self.target.threads,
         )
         set_stage("accuracy")
-        record.accuracy = self.accuracy(built.predictor, self.val_data)
+        fill_accuracy(record, self.evaluation(built.predictor, self.val_data))
         ran = getattr(built.predictor, "precision", spec.precision)  # known after a run
         if spec.precision in ("bf16", "fp16") and ran == "fp32":  # a runtime overruled it
             record.precision = ran
@@ -217,9 +217,7 @@ class CandidateEvaluator:
             built.notes.append(f"{spec.runtime} ran fp32: this CPU has no {spec.precision}")
         set_stage("measure")
         stats = measure(built.predictor, self.example, self.target.latency_max_seconds)
-        record.latency_ms_p50, record.latency_ms_p90, record.latency_ms_p99 = stats
-        if record.latency_ms_p50:
-            record.throughput = self.target.batch_size * 1000.0 / record.latency_ms_p50
+        fill_latency(record, stats)
         record.params = sum(p.numel() for p in built.model.parameters())
         record.file_size_bytes = artifact_size(built.predictor, built.model)
         record.extra["notes"] = built.notes
@@ -241,7 +239,13 @@ class CandidateEvaluator:
         return trainings * _mean(self.training_seconds) + _mean(self.overhead_seconds)
 
     def accuracy(self, predictor: Any, data: Any) -> float:
-        return evaluate_accuracy(predictor, data, self.target.eval_batch_size)
+        return float(self.evaluation(predictor, data).accuracy)
+
+    def evaluation(self, predictor: Any, data: Any) -> Any:
+        """The predictor's EvalResult on `data` (accuracy, per-image correctness)."""
+        from cnnopt.evaluate import evaluate
+
+        return evaluate(predictor, data, batch_size=self.target.eval_batch_size)
 
 
 def _mean(values: list[float]) -> float:
@@ -264,32 +268,39 @@ def finetune_plan(
     return data, round(max(1.0, images / max(len(data), 1)), 2)
 
 
-def evaluate_accuracy(predictor: Any, data: Any, batch_size: int) -> float:
-    from cnnopt.evaluate import evaluate
+def fill_accuracy(record: Record, result: Any) -> None:
+    """Accuracy with how many images it comes from, its interval, and which images were
+    right (so the report can tell a real gain over the baseline from noise)."""
+    from cnnopt.stats import pack_correct
 
-    return float(evaluate(predictor, data, batch_size=batch_size).accuracy)
+    record.accuracy = float(result.accuracy)
+    record.accuracy_images = int(result.num_samples)
+    record.accuracy_ci = [round(x, 6) for x in result.interval()]
+    record.extra["correct"] = pack_correct(result.correct)
 
 
-def measure(predictor: Any, example: torch.Tensor, max_seconds: float) -> tuple[float, ...]:
-    """(p50, p90, p99) in ms, from cnnopt.bench's measure_latency."""
+def measure(predictor: Any, example: torch.Tensor, max_seconds: float) -> Any:
+    """cnnopt.bench's LatencyStats: blocks of runs, re-timed while they disagree."""
     from cnnopt.bench import measure_latency
 
-    stats = measure_latency(
-        predictor.predict,
-        example,
-        warmup_runs=5,
-        min_runs=10,
-        max_runs=500,
+    return measure_latency(
+        predictor.predict, example, warmup_runs=5, min_runs=10, max_runs=500,
         max_seconds=max_seconds,
-    )
-    return tuple(float(_stat(stats, q)) for q in ("p50", "p90", "p99"))
+    )  # fmt: skip
 
 
-def _stat(stats: Any, name: str) -> float:
-    for attr in (f"{name}_ms", name, f"latency_ms_{name}"):
-        if hasattr(stats, attr):
-            return getattr(stats, attr)
-    return stats[name] if isinstance(stats, dict) else float("nan")
+def fill_latency(record: Record, stats: Any) -> None:
+    record.latency_ms_p50, record.latency_ms_p90 = stats.p50_ms, stats.p90_ms
+    record.latency_ms_p99 = stats.p99_ms
+    record.throughput = record.batch_size * 1000.0 / stats.p50_ms if stats.p50_ms else None
+    record.timing = {
+        "runs": stats.runs,
+        "block_medians_ms": [round(x, 5) for x in stats.block_medians_ms],
+        "spread": round(stats.spread, 4),
+        "stable": stats.stable,
+        "retimed": stats.retimed,
+        "state": stats.state,
+    }
 
 
 def artifact_size(predictor: Any, model: nn.Module) -> int:

@@ -57,6 +57,14 @@ class LocalRunner:
 
         add_test_accuracy(self.evaluator, records, front, test_data)
 
+    def confirm_speedups(self, records: list[Record], indices: list[int], base: int) -> None:
+        """Each of `indices` re-timed against the baseline, interleaved (search/confirm.py);
+        the result goes to record.extra["speedup"]."""
+        from cnnopt.search.confirm import confirm_one
+
+        for i in indices:
+            records[i].extra["speedup"] = confirm_one(self.evaluator, records[base], records[i])
+
     def add_robustness(
         self, records: list[Record], front: list[int], data: Any, settings: Any, progress: bool
     ) -> None:
@@ -143,6 +151,17 @@ class IsolatedRunner(LocalRunner):
                 found = {"test_error": exc.describe()}
             records[i].extra.update(found)
 
+    def confirm_speedups(self, records: list[Record], indices: list[int], base: int) -> None:
+        if self._local:
+            return super().confirm_speedups(records, indices, base)
+        for i in indices:
+            try:
+                records[i].extra["speedup"] = self.worker.call(
+                    _confirm, records[base], records[i], timeout_s=self.timeout_s
+                )
+            except ChildCrashed as exc:
+                records[i].extra["speedup"] = {"error": exc.describe()}
+
     def add_robustness(
         self, records: list[Record], front: list[int], data: Any, settings: Any, progress: bool
     ) -> None:
@@ -221,6 +240,13 @@ def _test_accuracy(record: Record, test_data: Any) -> dict[str, Any]:
     set_stage("test")
     add_test_accuracy(child_state(), [record], [0], test_data)
     return {k: v for k, v in record.extra.items() if k in ("test_accuracy", "test_error")}
+
+
+def _confirm(base: Record, record: Record) -> dict[str, Any]:
+    from cnnopt.search.confirm import confirm_one
+
+    set_stage("confirm")
+    return confirm_one(child_state(), base, record)
 
 
 def _robustness(record: Record, data: Any, settings: Any) -> dict[str, Any] | None:

@@ -207,6 +207,7 @@ def _finish(
 
     records = study_mod.records_from_study(study)
     results = build_results(records, meta, constraints)
+    results = _confirm_front(runner, records, results, meta, constraints, console)
     if test_data is not None:
         console.print("measuring test accuracy of the Pareto front ...")
         runner.add_test_accuracy(records, results["front"], test_data)
@@ -233,6 +234,19 @@ def _finish(
         out_dir, records, results["front"], results["baseline"], results["recommended"], line,
         results,
     )  # fmt: skip
+
+
+def _confirm_front(runner, records, results, meta, constraints, console) -> dict[str, Any]:
+    """Re-time the front against the baseline, interleaved (search/confirm.py), then choose
+    again: the recommendation and the closing line use the re-timed speed-ups."""
+    from cnnopt.search.confirm import to_confirm
+
+    indices = to_confirm(records, results["front"], results["baseline"])
+    if not indices:
+        return results
+    console.print(f"re-timing {len(indices)} front candidate(s) against the baseline ...")
+    runner.confirm_speedups(records, indices, results["baseline"])
+    return build_results(records, meta, constraints)
 
 
 def _recipe_yaml(record: Record, evaluator: CandidateEvaluator) -> str:
