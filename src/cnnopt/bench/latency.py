@@ -163,7 +163,9 @@ def measure_latency(
     with torch.inference_mode():
         for _ in range(warmup_runs):
             fn(example)
-        for attempt in range(retries + 1):
+        attempts = 0
+        while attempts <= retries:
+            attempts += 1
             before = machine_state()
             times, medians = _timed_blocks(fn, example, blocks, min_runs, max_runs, max_seconds)
             stats = summarize(times, batch_size, warmup_runs)
@@ -175,7 +177,7 @@ def measure_latency(
             if stats.spread <= max_spread:
                 break
     assert best is not None
-    best.retimed = attempt
+    best.retimed = attempts - 1
     best.stable = best.spread <= max_spread
     return best
 
