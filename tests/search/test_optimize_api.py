@@ -41,7 +41,9 @@ def fake_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _run(out: Path, trials: int, resume: bool = False):
     space = SearchSpace(
-        prune_ratios=(0.0, 0.5), prune_importances=("l1",), lowrank_ratios=(0.0, 0.5),
+        # low-rank changes nothing after pruning this toy (prune + low-rank is the pruned
+        # candidate again): a second criterion keeps a fourth distinct one for --resume
+        prune_ratios=(0.0, 0.5), prune_importances=("l1", "l2"), lowrank_ratios=(0.0, 0.5),
         distill_epochs=(0.0,), precisions=("fp32",), runtimes=("eager",),
     )  # fmt: skip
     return optimize(
@@ -49,6 +51,7 @@ def _run(out: Path, trials: int, resume: bool = False):
         budget=Budget(trials=trials, finetune_epochs=0.5),
         target=Target(batch_size=2, threads=1, latency_max_seconds=0.05),
         space=space, out=out, resume=resume, train_baseline=False, model_name="toy",
+        sampler="random",  # TPE re-proposes the 3 measured points; --resume must find a 4th
         progress=False, isolate=False,  # the stand-in runtime is patched into this process only
     )  # fmt: skip
 

@@ -9,6 +9,7 @@ because they cost no training.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
 import json
 import time
@@ -179,6 +180,27 @@ class CandidateEvaluator:
         )
         return BuiltCandidate(model, predictor, recipe, list(ctx.notes), structured)
 
+    def effective_spec(self, spec: CandidateSpec) -> CandidateSpec:
+        """`spec` without the structure steps that changed nothing (a prune that found no
+        channel it could remove, a low-rank pass that factorized no layer): such a candidate
+        is its parent, and measuring it again under another name would show timing noise
+        as a difference. Builds (from the cache) what `spec` needs anyway."""
+        steps = [s for s in spec.structure_steps() if s["transform"] != "distill"]
+        if not steps:
+            return spec
+        changed, prefix, parent = {}, [], structure_signature(self.base_model)
+        set_stage("build")
+        for step in steps:
+            prefix.append(step)
+            current = structure_signature(self.cache.get(self.base_model, prefix, self.apply_step))
+            changed[step["transform"]] = current != parent
+            parent = current
+        return dataclasses.replace(
+            spec,
+            prune_ratio=spec.prune_ratio if changed.get("prune", True) else 0.0,
+            lowrank_ratio=spec.lowrank_ratio if changed.get("lowrank", True) else 0.0,
+        )
+
     def _quantize(self, model: nn.Module, step: dict[str, Any], ctx: Any) -> nn.Module:
         from cnnopt.transforms import apply
 
@@ -246,6 +268,16 @@ class CandidateEvaluator:
         from cnnopt.evaluate import evaluate
 
         return evaluate(predictor, data, batch_size=self.target.eval_batch_size)
+
+
+def structure_signature(model: nn.Module) -> list[tuple[str, str, tuple[int, ...]]]:
+    """Every parameter's owner type, name and shape: equal exactly when no layer was
+    narrowed or replaced."""
+    owners = dict(model.named_modules())
+    return [
+        (type(owners.get(name.rpartition(".")[0], model)).__name__, name, tuple(p.shape))
+        for name, p in model.named_parameters()
+    ]
 
 
 def _mean(values: list[float]) -> float:

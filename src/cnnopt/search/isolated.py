@@ -52,6 +52,9 @@ class LocalRunner:
     def estimate_seconds(self, spec: CandidateSpec) -> float:
         return self.evaluator.estimate_seconds(spec)
 
+    def effective_spec(self, spec: CandidateSpec) -> CandidateSpec:
+        return self.evaluator.effective_spec(spec)
+
     def add_test_accuracy(self, records: list[Record], front: list[int], test_data: Any) -> None:
         from cnnopt.search.finalize import add_test_accuracy
 
@@ -139,6 +142,14 @@ class IsolatedRunner(LocalRunner):
         if self._local:
             return super().estimate_seconds(spec)
         return self.evaluator.estimate_seconds(spec, quantized=self._quantized)
+
+    def effective_spec(self, spec: CandidateSpec) -> CandidateSpec:
+        if self._local or not spec.structure_steps():
+            return super().effective_spec(spec)
+        try:
+            return self.worker.call(_effective_spec, spec, timeout_s=self.timeout_s)
+        except ChildCrashed:  # measuring `spec` meets the same crash and records it
+            return spec
 
     def add_test_accuracy(self, records: list[Record], front: list[int], test_data: Any) -> None:
         if self._local:
@@ -232,6 +243,10 @@ def _evaluate(spec: CandidateSpec) -> tuple[Record, list[float], float | None, l
             extra={"traceback": traceback_tail(exc)},
         )  # fmt: skip
     return record, ev.training_seconds[trained:], overhead, sorted(ev._quantized)
+
+
+def _effective_spec(spec: CandidateSpec) -> CandidateSpec:
+    return child_state().effective_spec(spec)
 
 
 def _test_accuracy(record: Record, test_data: Any) -> dict[str, Any]:

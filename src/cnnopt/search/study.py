@@ -185,19 +185,10 @@ def run_trials(
         trial = study.ask()
         spec = space.suggest(trial)
         trial.set_user_attr("candidate", spec.key())  # first, so other workers see it
-        earlier, in_flight = _same_candidate(study, spec, trial.number, TrialState)
-        if earlier is not None:
+        if _measured_elsewhere(study, trial, spec, settings):
             duplicates_in_a_row += 1
-            trial.set_user_attr(DUPLICATE_ATTR, earlier[0])
-            trial.set_user_attr("record", earlier[1])
-            _tell(study, trial, Record.from_dict(earlier[1]), settings, TrialState)
             if duplicates_in_a_row >= MAX_DUPLICATES_IN_A_ROW:
                 break  # the sampler keeps proposing measured points: the space is exhausted
-            continue
-        if in_flight:
-            duplicates_in_a_row += 1  # another worker is measuring it: not ours to repeat
-            trial.set_user_attr("error", "skipped: another worker is measuring this candidate")
-            study.tell(trial, state=TrialState.FAIL)
             continue
         duplicates_in_a_row = 0
         if deadline is not None and estimate is not None:
@@ -206,6 +197,13 @@ def run_trials(
                 trial.set_user_attr("error", f"skipped: needs ~{needed:.0f} s, budget is spent")
                 study.tell(trial, state=TrialState.FAIL)
                 break
+        requested, spec = spec, _effective(evaluate, spec)
+        if spec != requested:  # a step changed nothing: this is its parent candidate
+            trial.set_user_attr("candidate", spec.key())
+            trial.set_user_attr("requested", requested.key())
+            if _measured_elsewhere(study, trial, spec, settings):
+                duplicates_in_a_row += 1
+                continue
         try:
             record = evaluate(spec)
         except Exception as exc:  # one broken candidate must not end the search
@@ -215,6 +213,12 @@ def run_trials(
                 extra={"traceback": traceback_tail(exc)},
             )
         record.extra = {**record.extra, "candidate": spec.key(), "spec": spec.__dict__.copy()}
+        if spec != requested:
+            record.extra["notes"] = [
+                *record.extra.get("notes", []),
+                f"requested {requested.label()!r}: its structure step changed nothing, so "
+                "it is this candidate",
+            ]
         trial.set_user_attr("record", record.to_dict())
         _tell(study, trial, record, settings, TrialState)
         measured += 1
@@ -222,6 +226,36 @@ def run_trials(
             with contextlib.suppress(Exception):
                 on_trial(record)
     return measured
+
+
+def _effective(evaluate: Evaluate, spec: CandidateSpec) -> CandidateSpec:
+    """The candidate `spec` really is once no-op structure steps are dropped (see
+    CandidateEvaluator.effective_spec); `spec` itself for evaluators that cannot tell."""
+    find = getattr(evaluate, "effective_spec", None)
+    if find is None:
+        return spec
+    try:
+        return find(spec)
+    except Exception:  # measuring `spec` meets the same error and records it as failed
+        return spec
+
+
+def _measured_elsewhere(study: Any, trial: Any, spec: CandidateSpec, settings: Any) -> bool:
+    """Close `trial` when `spec` was measured by an earlier trial (a copy of its record, not
+    counted) or is being measured by another worker right now; False: measure it here."""
+    from optuna.trial import TrialState
+
+    earlier, in_flight = _same_candidate(study, spec, trial.number, TrialState)
+    if earlier is not None:
+        trial.set_user_attr(DUPLICATE_ATTR, earlier[0])
+        trial.set_user_attr("record", earlier[1])
+        _tell(study, trial, Record.from_dict(earlier[1]), settings, TrialState)
+        return True
+    if in_flight:  # another worker is measuring it: not ours to repeat
+        trial.set_user_attr("error", "skipped: another worker is measuring this candidate")
+        study.tell(trial, state=TrialState.FAIL)
+        return True
+    return False
 
 
 def _tell(study: Any, trial: Any, record: Record, settings: StudySettings, states: Any) -> None:
@@ -242,10 +276,12 @@ def _same_candidate(
     finishes meanwhile is seen as one or the other; of two workers that drew the same
     candidate at once, only the later-numbered trial yields."""
     earlier, in_flight = None, False
+    key = spec.key()
     for t in study.get_trials(deepcopy=False):
-        if t.number == number or t.user_attrs.get("candidate") != spec.key():
-            continue
-        if DUPLICATE_ATTR in t.user_attrs:
+        # a duplicate's own candidate is found through the trial it copies; the no-op
+        # candidate it was requested as (a prune that changed nothing) only through it
+        by_candidate = t.user_attrs.get("candidate") == key and DUPLICATE_ATTR not in t.user_attrs
+        if t.number == number or not (by_candidate or t.user_attrs.get("requested") == key):
             continue
         if t.state in (states.COMPLETE, states.FAIL) and "record" in t.user_attrs:
             earlier = earlier or (t.number, t.user_attrs["record"])
