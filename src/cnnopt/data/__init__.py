@@ -99,7 +99,9 @@ def load_dataset(
     if size is not None:
         official = _resized(spec.name, official, size, options)
     mean, std = spec.stats or _train_stats(spec.name, official, options)
-    extra = {"source": official.source, "split": split}
+    extra: dict[str, Any] = {"source": official.source, "split": split}
+    if size is not None:  # how to load it again: commands cnnopt prints repeat the size
+        extra["image_size"] = list(size)
     if split == "test":
         return TensorData(official.test_images, official.test_labels, list(official.classes),
                           mean, std, spec.name, extra)  # fmt: skip

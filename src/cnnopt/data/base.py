@@ -114,8 +114,8 @@ def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float,
 
 
 def resize_images(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(N, C, H, W) images (uint8, or float 0..1) -> (N, C, *size), bilinear (antialiased when shrinking,
-    as PIL does), in chunks so a 60,000-image set never needs a float copy of itself."""
+    """(N, C, H, W) images (uint8, or float 0..1) -> (N, C, *size), bilinear (antialiased
+    when shrinking, as PIL does), in chunks: a 60,000-image set never needs a float copy."""
     import torch.nn.functional as F
 
     if tuple(images.shape[-2:]) == tuple(size):

@@ -6,7 +6,6 @@ from typing import Any
 
 from cnnopt.errors import CnnoptError
 
-
 MIN_SIZE, MAX_SIZE = 4, 1024  # below 4 pixels no zoo net runs; above 1024 RAM runs out first
 
 
