@@ -364,6 +364,19 @@ for _name, _cls in ARCHITECTURES.items():
     globals()[_name] = _factory(_cls)
 
 
+def flat_28x28(in_channels: int = 1, num_classes: int = 10) -> nn.Module:
+    """Runs on 28x28 images only: the Linear after the flatten is sized for them (MNIST
+    tutorials' shape). Not in ARCHITECTURES, which all run on 16x16 digits."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, 16, 3, padding=1),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16 * 14 * 14, num_classes),
+    )
+
+
 def five_outputs(in_channels: int = 1, num_classes: int = 10) -> nn.Module:
     """Ignores num_classes and always has 5 outputs: a mismatch cnnopt must refuse."""
     return TwoHeadsSum(in_channels=in_channels, num_classes=5)

@@ -10,7 +10,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,67 @@ def ensure_dir(path: str | os.PathLike) -> Path:
             f"output directory {path} is not writable", "choose a writable location with --out"
         )
     return path
+
+
+def check_output_location(path: str | os.PathLike) -> None:
+    """Refuse an output folder that could not be created or written, *without* creating it:
+    commands check --out before minutes of work but create it only when they write."""
+    path = Path(path)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise CnnoptError(
+            f"cannot create output directory {path}: Not a directory",
+            "choose a writable location with --out",
+        )
+    if not os.access(existing, os.W_OK):
+        raise CnnoptError(
+            f"output directory {existing} is not writable", "choose a writable location with --out"
+        )
+
+
+@contextlib.contextmanager
+def undo_on_failure(
+    folder: str | os.PathLike, keep: Callable[[], bool] | None = None
+) -> Iterator[Path]:
+    """Run a command's writing stage so that a failure (an error, Ctrl-C) takes back what it
+    wrote under `folder`: new files and folders, and the folders it had to create, `folder`
+    included. A folder that existed before stays, and so does what was already in it.
+    `keep()` true at the failure keeps everything (work a `--resume` can continue)."""
+    folder = Path(folder)
+    created = folder  # the outermost folder this call may create (folder itself, or a parent)
+    while not created.parent.exists() and created.parent != created.parent.parent:
+        created = created.parent
+    existed = folder.exists()
+    before = entries(folder)
+    try:
+        yield folder
+    except BaseException:
+        if keep is not None and keep():
+            raise
+        remove_new_entries(folder, before)
+        if not existed:
+            remove_new_entries(created, set())
+            with contextlib.suppress(OSError):
+                created.rmdir()
+        raise
+
+
+def entries(folder: str | os.PathLike | None) -> set[Path]:
+    """Every file and folder under `folder` (empty when it does not exist)."""
+    if folder is None or not Path(folder).is_dir():
+        return set()
+    return set(Path(folder).rglob("*"))
+
+
+def remove_new_entries(folder: str | os.PathLike | None, before: set[Path]) -> None:
+    """Delete what appeared under `folder` since `before` was taken: a failed writer's files,
+    then the folders they leave empty (a folder holding anything older stays)."""
+    new = sorted(entries(folder) - before, key=lambda p: len(p.parts), reverse=True)
+    for path in new:
+        with contextlib.suppress(OSError):
+            path.rmdir() if path.is_dir() and not path.is_symlink() else path.unlink()
 
 
 @contextlib.contextmanager

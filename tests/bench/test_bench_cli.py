@@ -98,7 +98,9 @@ def test_file_model_and_wrong_size(tmp_path: Path, capsys: pytest.CaptureFixture
     assert code == 2 and len(err.strip().splitlines()) == 1 and "input shape" in err
 
 
-def fake_dataset(name: str, split: str = "test", root: str = "data") -> TensorData:
+def fake_dataset(
+    name: str, split: str = "test", root: str = "data", image_size: object = None
+) -> TensorData:
     generator = torch.Generator().manual_seed(1)
     images = torch.randint(0, 256, (40, 1, 28, 28), dtype=torch.uint8, generator=generator)
     labels = torch.arange(40) % 10

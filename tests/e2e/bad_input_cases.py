@@ -180,6 +180,25 @@ CASES: list[Case] = [
         files.recipe("steps: [{transform: fuse}]\n"),
     ),
     _case("bench-no-input", "bench --json --model lenet5", "pass --input CxHxW"),
+    _case("image-size-zero", f"{TRAIN} --image-size 0 --out t", "--image-size: image size must"),
+    _case("image-size-text", f"{EVAL} lenet5 --image-size big", "--image-size: image size must"),
+    _case("prune-input-string", "prune --json --model lenet5 --input 3x --out p", "CxHxW"),
+    _case(
+        "image-size-without-dataset",
+        "prune --json --model lenet5 --image-size 28 --out p",
+        "--image-size resizes the images of --dataset",
+    ),
+    _case(
+        "prune-no-shape",
+        "prune --json --model user_archs.py:flat_28x28 --out p",
+        "a guess: no --dataset, --input or recorded input shape",
+        files.user_archs,
+    ),
+    _case(
+        "quantize-static-no-dataset",
+        "quantize --json --model lenet5 --input 1x16x16 --out q",
+        "calibrates on training images, and no --dataset was given",
+    ),
     _case(
         "bench-int8-float",
         f"{BENCH} --runtime onnxruntime --precision int8",

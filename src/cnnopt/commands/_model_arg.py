@@ -131,10 +131,13 @@ def input_shape_for(
     checkpoint `spec` recorded; None when nothing says. --input must agree with the data."""
     if data is not None:
         if given is not None and tuple(given) != data.input_shape:
+            hint = "drop --input (the dataset sets the shape)"
+            if given[0] == data.input_shape[0]:
+                hint += f", or resize the dataset with --image-size {given[1]}x{given[2]}"
             raise CnnoptError(
                 f"--input {shape_text(given)} does not match dataset {data.name!r}, whose "
                 f"images are {shape_text(data.input_shape)}",
-                "drop --input (the dataset sets the shape) or pass a matching one",
+                hint,
             )
         return data.input_shape
     if given is not None:
@@ -143,13 +146,14 @@ def input_shape_for(
 
 
 def recorded_input_shape(spec: str | None) -> tuple[int, int, int] | None:
-    """The input shape a checkpoint directory recorded (`cnnopt apply` writes it), or None."""
+    """The input shape a checkpoint directory recorded (train, apply, prune and optimize's
+    best/ write it), or None; for a file (weights, an exported model) its folder's."""
     import json
 
     if not spec:
         return None
     path = Path(spec)
-    directory = path.parent if path.suffix == ".safetensors" else path
+    directory = path.parent if path.is_file() else path
     try:
         shape = json.loads((directory / "state.json").read_text()).get("input_shape")
     except (OSError, ValueError, AttributeError):

@@ -26,6 +26,7 @@ from cnnopt.commands._common import (
     print_json,
     use_output_argument,
 )
+from cnnopt.commands._data_arg import add_data_arguments, check_image_size_has_data, load_split
 from cnnopt.commands._model_arg import input_shape_for
 from cnnopt.errors import CnnoptError
 from cnnopt.models.fit import check_fits_data, check_runs_on, first_conv_in_channels
@@ -56,7 +57,7 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     add_pickle_arguments(p)
     add_output_argument(p)
     p.add_argument("--checkpoint", metavar="DIR", help="start from this trained checkpoint")
-    p.add_argument("--dataset", help="data for fine-tuning, taylor importance and accuracy")
+    add_data_arguments(p, "data for fine-tuning, taylor importance and accuracy")
     p.add_argument(
         "--input",
         type=input_shape,
@@ -64,7 +65,6 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
         help="one image's shape when there is no --dataset, e.g. 1x28x28 (default: the "
         "dataset's; else a checkpoint's recorded shape; else 3x32x32)",
     )
-    p.add_argument("--data-dir", default="data", help="where datasets live (default: data)")
     p.add_argument("--limit", type=positive_int, help="use at most N training images")
     p.add_argument(
         "--finetune-epochs",
@@ -85,13 +85,12 @@ def run(args: argparse.Namespace) -> int:
 
 def run_recipe(args: argparse.Namespace, recipe: Any) -> int:
     """Load model and data, apply `recipe`, save everything, print a before/after summary."""
-    from cnnopt.fileio import ensure_dir, write_json
-    from cnnopt.lowering import draw_data, example_batch
-    from cnnopt.recipe import apply_recipe, save_applied
-    from cnnopt.transforms import Context
+    from cnnopt.fileio import ensure_dir, undo_on_failure
+    from cnnopt.lowering import draw_data
 
     if not args.model and not args.checkpoint:
         raise CnnoptError("no model given", "pass --model NAME or --checkpoint DIR")
+    check_image_size_has_data(args)
     if args.finetune_epochs is not None and args.finetune_epochs < 0:
         raise CnnoptError(f"--finetune-epochs must be >= 0, got {args.finetune_epochs}", "e.g. 1")
     if recipe.target is not None and recipe.target.needs_images and not args.dataset:
@@ -107,21 +106,49 @@ def run_recipe(args: argparse.Namespace, recipe: Any) -> int:
     drawn = None
     if train_split is not None:  # the recipe's own draws of fine-tuning and calibration images
         drawn = draw_data(recipe, train_split, args.limit, args.seed, CALIBRATION_SAMPLES)
-    train = drawn.train if drawn is not None else None
     shape = input_shape_for(args.input, train_split, args.checkpoint or args.model)
     num_classes = train_split.num_classes if train_split is not None else 10
     model = _load_model(args, num_classes, shape[0] if shape else None)
-    if shape is None:  # no data, no --input, no recorded shape: the model's spec, else RGB
+    guessed = shape is None
+    if guessed:  # no data, no --input, no recorded shape: the model's spec, else RGB
         shape = (_spec_channels(model) or first_conv_in_channels(model) or 3, 32, 32)
-    use_output_argument(model, args, shape)
-    if train_split is not None:
-        check_fits_data(model, train_split)
+    try:
+        use_output_argument(model, args, shape)
+        if train_split is not None:
+            check_fits_data(model, train_split)
+        else:
+            check_runs_on(model, shape)
+    except CnnoptError as exc:
+        if not guessed:
+            raise
+        raise CnnoptError(
+            f"{exc.message} (a guess: no --dataset, --input or recorded input shape)",
+            "pass --input CxHxW, the shape the model was built for (e.g. --input 1x28x28)",
+        ) from None
+    # Created only once model and data fit, and taken back if the recipe fails on the way.
+    with undo_on_failure(args.out) as out:
+        ensure_dir(out)
+        metrics = _apply_and_save(args, recipe, model, shape, drawn, val, out)
+    if args.json:
+        print_json(metrics)
     else:
-        check_runs_on(model, shape)
-    out = ensure_dir(args.out)  # only once model and data fit: a refusal leaves no folder
+        _print_summary(metrics, out)
+    return 0
+
+
+def _apply_and_save(
+    args: argparse.Namespace, recipe: Any, model: nn.Module, shape: tuple[int, int, int],
+    drawn: Any, val: Any, out: Path,
+) -> dict[str, Any]:  # fmt: skip
+    """Apply `recipe` (and its lowering target) to `model`; write the result into `out`."""
+    from cnnopt.fileio import write_json
+    from cnnopt.lowering import example_batch
+    from cnnopt.recipe import apply_recipe, save_applied
+    from cnnopt.transforms import Context
+
     example = example_batch(val, recipe.target.batch_size if recipe.target else 1, shape)
     ctx = Context(
-        train_data=train,
+        train_data=drawn.train if drawn is not None else None,
         val_data=val,
         calib_data=drawn.calib if drawn is not None else None,
         example_input=example[:1],
@@ -154,11 +181,7 @@ def run_recipe(args: argparse.Namespace, recipe: Any) -> int:
         example_input=example,
     )
     write_json(Path(out) / "metrics.json", metrics)
-    if args.json:
-        print_json(metrics)
-    else:
-        _print_summary(metrics, out)
-    return 0
+    return metrics
 
 
 def _spec_channels(model: nn.Module) -> int | None:
@@ -172,11 +195,8 @@ def _load_data(args: argparse.Namespace) -> tuple[Any, Any]:
     """The whole train split (draw_data takes the recipe's subsets of it) and val."""
     if not args.dataset:
         return None, None
-    from cnnopt.data import load_dataset
-
-    train = load_dataset(args.dataset, split="train", root=args.data_dir)
-    val = load_dataset(args.dataset, split="val", root=args.data_dir)
-    return train, val
+    model = args.checkpoint or args.model
+    return load_split(args, "train", model), load_split(args, "val", model)
 
 
 def lower_to_target(

@@ -16,6 +16,7 @@ from cnnopt.commands._common import (
     print_json,
     use_output_argument,
 )
+from cnnopt.commands._data_arg import add_data_arguments, load_split
 from cnnopt.commands._model_arg import (
     PICKLE_SUFFIXES,
     add_model_argument,
@@ -53,8 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "images of a seeded subset.",
     )
     add_model_argument(p)
-    p.add_argument("--dataset", required=True, help="dataset name (see `cnnopt data list`)")
-    p.add_argument("--data-dir", default="data", help="where datasets live (default: data)")
+    add_data_arguments(p, "dataset name (see `cnnopt data list`)", required=True)
     p.add_argument(
         "--split", default="test", choices=("test", "val"), help="which split (default: test)"
     )
@@ -86,7 +86,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from cnnopt.data import load_dataset
     from cnnopt.fileio import write_json
     from cnnopt.robust import AttackConfig, evaluate_robustness
 
@@ -101,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     check_output_file(args.out)
     if args.threads:
         torch.set_num_threads(args.threads)
-    data = load_dataset(args.dataset, split=args.split, root=args.data_dir)
+    data = load_split(args, args.split, args.model)
     model = load_model_from_args(args, data.num_classes, data.input_shape[0])
     use_output_argument(model, args, data.input_shape)
     check_fits_data(model, data)

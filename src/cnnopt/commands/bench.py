@@ -17,6 +17,7 @@ from cnnopt.commands._common import (
     print_json,
     use_output_argument,
 )
+from cnnopt.commands._data_arg import add_data_arguments, check_image_size_has_data, load_split
 from cnnopt.commands._model_arg import (
     add_model_argument,
     input_shape_for,
@@ -24,7 +25,7 @@ from cnnopt.commands._model_arg import (
     model_label,
 )
 from cnnopt.errors import CnnoptError, check
-from cnnopt.fileio import ensure_dir, write_json
+from cnnopt.fileio import check_output_location, write_json
 from cnnopt.models.fit import check_fits_data
 
 
@@ -46,13 +47,14 @@ def batch_size_list(text: str) -> list[int]:
 
 
 def check_output_file(path: str | None) -> None:
-    """Fail before minutes of measuring, not after, when --out cannot be written."""
+    """Fail before minutes of measuring, not after, when --out cannot be written; its folder
+    is created only when the result is written, so a failed command leaves none."""
     if not path:
         return
     target = Path(path)
     if target.is_dir():
         raise CnnoptError(f"--out {path} is a directory", "give a file name, e.g. --out bench.json")
-    ensure_dir(target.parent if str(target.parent) else ".")
+    check_output_location(target.parent)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -70,12 +72,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="one image's shape, e.g. 3x32x32 (default: the --dataset's, or the shape a "
         "checkpoint recorded)",
     )
-    p.add_argument(
-        "--dataset",
-        help="calibration data: with --precision int8 on onnxruntime/openvino a float model "
+    add_data_arguments(
+        p,
+        "calibration data: with --precision int8 on onnxruntime/openvino a float model "
         "is quantized first (int8 static, as `cnnopt quantize` does)",
     )
-    p.add_argument("--data-dir", default="data", help="where datasets live (default: data)")
     p.add_argument(
         "--batch-sizes",
         type=batch_size_list,
@@ -124,17 +125,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cnnopt.bench import benchmark
-    from cnnopt.bench.table import bench_renderable, print_renderable
     from cnnopt.isolation import run_isolated
 
     check(args.warmup >= 0, f"--warmup must be >= 0, got {args.warmup}", "use e.g. --warmup 5")
     check_output_file(args.out)
+    check_image_size_has_data(args)
+    if Path(args.model).suffix.lower() in ARTIFACT_SUFFIXES:
+        return _report(args, _bench_artifact(args), None)
     train = _calibration_data(args)
-    shape = input_shape_for(args.input, train, args.model)
-    if shape is None:
-        raise CnnoptError(
-            "bench needs the input shape", "pass --input CxHxW (e.g. --input 3x32x32) or --dataset"
-        )
+    shape = _required_shape(args, train)
     num_classes = train.num_classes if train is not None else args.num_classes
     model = load_model_from_args(args, num_classes, shape[0])
     use_output_argument(model, args, shape)
@@ -161,6 +160,12 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.json,
         stage="benchmark",
     )
+    return _report(args, result, calibration)
+
+
+def _report(args: argparse.Namespace, result: Any, calibration: dict[str, Any] | None) -> int:
+    from cnnopt.bench.table import bench_renderable, print_renderable
+
     payload = result.to_dict()
     if calibration:
         payload["quantized_on_the_fly"] = calibration
@@ -174,14 +179,60 @@ def run(args: argparse.Namespace) -> int:
 
 
 INT8_RUNTIMES = ("onnxruntime", "openvino")
+# Files a runtime loads as they are: what `cnnopt export`, `quantize` and optimize's best/ hold.
+ARTIFACT_SUFFIXES = (".onnx", ".xml")
+
+
+def _required_shape(args: argparse.Namespace, train: Any) -> tuple[int, int, int]:
+    shape = input_shape_for(args.input, train, args.model)
+    if shape is None:
+        raise CnnoptError(
+            "bench needs the input shape", "pass --input CxHxW (e.g. --input 3x32x32) or --dataset"
+        )
+    return shape
+
+
+def _bench_artifact(args: argparse.Namespace) -> Any:
+    """Time an exported file (model.onnx, model.xml) in its runtime, exactly the bytes that
+    get deployed: int8, QAT and mixed-precision graphs included, nothing re-quantized."""
+    from cnnopt.isolation import run_isolated
+
+    if not Path(args.model).is_file():
+        raise CnnoptError(f"--model {args.model}: no such file", "check the path")
+    if args.dataset:
+        raise CnnoptError(
+            f"--model {args.model} is an exported file: it is timed as it is, so --dataset "
+            "(calibration data) has no use",
+            "drop --dataset",
+        )
+    shape = _required_shape(args, None)
+    return run_isolated(  # a runtime that segfaults or hangs ends in one line, not a core
+        benchmark_file, args.model, shape, args.runtime, args.precision, args.threads,
+        dict(batch_sizes=args.batch_sizes, warmup=args.warmup, min_runs=args.min_runs,
+             max_seconds=args.max_seconds, measure_memory=not args.no_memory,
+             name=model_label(args.model), progress=not args.json),
+        what=f"the {args.runtime} runtime", hint=RUNTIME_CRASH_HINT, timeout_s=args.timeout,
+        stage="benchmark",
+    )  # fmt: skip
+
+
+def benchmark_file(
+    path: str, shape: tuple[int, int, int], runtime: str, precision: str,
+    threads: int | None, options: dict[str, Any],
+) -> Any:  # fmt: skip
+    """`benchmark` of the predictor `runtime` builds from the file at `path` (in the child)."""
+    import torch
+
+    from cnnopt.bench import benchmark
+    from cnnopt.runtimes.base import build_predictor
+
+    example = torch.zeros(1, *shape)
+    predictor = build_predictor(runtime, path, example, threads=threads, precision=precision)
+    return benchmark(predictor, shape, threads=threads, profile_top=0, **options)
 
 
 def _calibration_data(args: argparse.Namespace) -> Any:
-    if not args.dataset:
-        return None
-    from cnnopt.data import load_dataset
-
-    return load_dataset(args.dataset, split="train", root=args.data_dir)
+    return load_split(args, "train", args.model) if args.dataset else None
 
 
 def _int8_on_the_fly(

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cnnopt.commands._common import add_json_flag, print_json
+from cnnopt.commands._data_arg import add_image_size_argument
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,14 +40,16 @@ def register(sub: argparse._SubParsersAction) -> None:
             help="dataset option, repeatable: e.g. -o size=28 (digits), -o shape=1x28x28 "
             "(synthetic), -o channels=1 (imagefolder)",
         )
+        add_image_size_argument(p)
         add_json_flag(p)
         p.set_defaults(func=run_fetch if action == "fetch" else run_info)
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
+    """The loader's own -o options, plus --image-size as every other command spells it."""
     from cnnopt.data.options import parse_assignments
 
-    return parse_assignments(args.option)
+    return {**parse_assignments(args.option), "image_size": args.image_size}
 
 
 def run_list(args: argparse.Namespace) -> int:

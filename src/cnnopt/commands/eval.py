@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from cnnopt.commands._common import add_json_flag, positive_int, print_json, use_output_argument
+from cnnopt.commands._data_arg import add_data_arguments, load_split
 from cnnopt.commands._model_arg import add_model_argument, load_model_from_args, model_label
 from cnnopt.commands.bench import check_output_file
 from cnnopt.fileio import write_json
@@ -19,14 +20,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "default; choose models and settings on --split val.",
     )
     add_model_argument(p)
-    p.add_argument("--dataset", required=True, help="dataset name (see `cnnopt data list`)")
+    add_data_arguments(p, "dataset name (see `cnnopt data list`)", required=True)
     p.add_argument(
         "--split",
         default="test",
         choices=("test", "val"),
         help="which split to score (default: test)",
     )
-    p.add_argument("--data-dir", default="data", help="where datasets live (default: data)")
     p.add_argument("--batch-size", type=positive_int, default=256, help="default: 256")
     p.add_argument(
         "--limit", type=positive_int, help="score a seeded random subset of N images (quick checks)"
@@ -43,11 +43,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cnnopt.bench.table import eval_renderable, print_renderable
-    from cnnopt.data import load_dataset
     from cnnopt.evaluate import evaluate
 
     check_output_file(args.out)
-    data = load_dataset(args.dataset, split=args.split, root=args.data_dir).take(args.limit)
+    data = load_split(args, args.split, args.model).take(args.limit)
     model = load_model_from_args(args, data.num_classes, data.input_shape[0])
     use_output_argument(model, args, data.input_shape)
     check_fits_data(model, data)
@@ -58,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         "model": model_label(args.model),
         "dataset": args.dataset,
         "split": args.split,
+        "input_shape": list(data.input_shape),
         "tta_flip": args.tta_flip,
         **result.to_dict(),
     }

@@ -15,7 +15,13 @@ from cnnopt.commands._common import (
     print_json,
     use_output_argument,
 )
-from cnnopt.commands._model_arg import add_model_argument, load_model_from_args, model_label
+from cnnopt.commands._model_arg import (
+    add_model_argument,
+    input_shape_for,
+    load_model_from_args,
+    model_label,
+)
+from cnnopt.errors import CnnoptError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,7 +33,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "it with the PyTorch model (max abs diff, top-1 agreement).",
     )
     add_model_argument(p)
-    p.add_argument("--input", type=input_shape, required=True, metavar="CxHxW", help="e.g. 1x28x28")
+    p.add_argument(
+        "--input",
+        type=input_shape,
+        metavar="CxHxW",
+        help="one image's shape, e.g. 1x28x28 (default: the shape a checkpoint recorded)",
+    )
     p.add_argument(
         "--format",
         default="onnx",
@@ -47,20 +58,27 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from cnnopt.fileio import check_output_location, undo_on_failure
     from cnnopt.isolation import run_isolated
     from cnnopt.models.fit import check_runs_on
     from cnnopt.runtimes.export import export_artifacts
 
-    channels = args.input[0]
-    model = load_model_from_args(args, args.num_classes, channels)
-    use_output_argument(model, args, args.input)
-    check_runs_on(model, args.input)
-    example = torch.randn(1, *args.input, generator=torch.Generator().manual_seed(0))
-    result = run_isolated(  # a runtime that segfaults or hangs ends in one line, not a core
-        export_artifacts, model, args.out, example, runtime=args.format, opset=args.opset,
-        what=f"the {args.format} export", hint=RUNTIME_CRASH_HINT, timeout_s=args.timeout,
-        new_files_in=args.out, stage="export",
-    )  # fmt: skip
+    shape = input_shape_for(args.input, None, args.model)
+    if shape is None:
+        raise CnnoptError(
+            "export needs the input shape", "pass --input CxHxW (e.g. --input 1x28x28)"
+        )
+    check_output_location(args.out)
+    model = load_model_from_args(args, args.num_classes, shape[0])
+    use_output_argument(model, args, shape)
+    check_runs_on(model, shape)
+    example = torch.randn(1, *shape, generator=torch.Generator().manual_seed(0))
+    with undo_on_failure(args.out):  # an export that fails half-way leaves no folder or file
+        result = run_isolated(  # a runtime that segfaults or hangs ends in one line
+            export_artifacts, model, args.out, example, runtime=args.format, opset=args.opset,
+            what=f"the {args.format} export", hint=RUNTIME_CRASH_HINT, timeout_s=args.timeout,
+            new_files_in=args.out, stage="export",
+        )  # fmt: skip
     payload = {"model": model_label(args.model), "out": args.out, **result.__dict__}
     if args.json:
         print_json(payload)

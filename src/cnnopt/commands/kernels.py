@@ -16,7 +16,7 @@ from rich.table import Table
 
 from cnnopt.commands._common import add_json_flag, console, positive_int, print_json
 from cnnopt.errors import CnnoptError
-from cnnopt.fileio import ensure_dir, write_json
+from cnnopt.fileio import check_output_location, ensure_dir, undo_on_failure, write_json
 
 ALGORITHM_COLUMNS = ("naive", "im2col", "winograd", "winograd4", "fft", "torch")
 
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     from cnnopt.kernels.analysis import analyze
     from cnnopt.kernels.measure import plot_size_sweep
 
-    out = ensure_dir(args.out)
+    check_output_location(args.out)  # created only when there is something to write
     result = analyze(
         args.layer_set,
         args.batch,
@@ -125,14 +125,15 @@ def run(args: argparse.Namespace) -> int:
     )
     if not result["rows"]:
         raise CnnoptError("nothing was measured", "check --layer-set and --batch")
-    json_path = write_json(out / "kernels.json", result)
-    plot_path = out / "kernels_time_vs_size.png"
-    plot_size_sweep(
-        result["sweep"][str(min(result["threads"]))],
-        str(plot_path),
-        f"64->64 3x3 conv, batch 1, {min(result['threads'])} thread(s)",
-        result["matmul_peak_gflops"][str(min(result["threads"]))],
-    )
+    with undo_on_failure(args.out) as out:  # a failed plot takes the JSON back with it
+        json_path = write_json(ensure_dir(out) / "kernels.json", result)
+        plot_path = out / "kernels_time_vs_size.png"
+        plot_size_sweep(
+            result["sweep"][str(min(result["threads"]))],
+            str(plot_path),
+            f"64->64 3x3 conv, batch 1, {min(result['threads'])} thread(s)",
+            result["matmul_peak_gflops"][str(min(result["threads"]))],
+        )
     if args.json:
         print_json(result)
     else:

@@ -17,6 +17,7 @@ from cnnopt.commands._common import (
     positive_int,
     print_json,
 )
+from cnnopt.commands._data_arg import add_data_arguments, image_size_for
 
 # The demo's fallback when the default dataset is neither installed nor downloadable.
 FALLBACK_DATASET = "digits"
@@ -45,8 +46,7 @@ def register(sub: Any) -> None:
     )
     g = p.add_argument_group("model and data")
     g.add_argument("--model", help="zoo name, file.py:factory, or a checkpoint (default: demo)")
-    g.add_argument("--dataset", help="dataset name (default: the demo dataset)")
-    g.add_argument("--data-dir", default="data", help="where datasets live (default: data)")
+    add_data_arguments(g, "dataset name (default: the demo dataset)")
     g.add_argument("--width", type=positive_float, default=1.0, help="zoo model width multiplier")
     g.add_argument("--train-subset", type=positive_int, help="use only N training images (quick)")
     g = p.add_argument_group("target")
@@ -194,8 +194,9 @@ def run(args: argparse.Namespace) -> int:
 
     default_model, default_dataset = _defaults()
     dataset = args.dataset or default_dataset
+    size = image_size_for(args, args.model)  # a checkpoint's recorded size, unless given
     try:
-        train = load_dataset(dataset, "train", args.data_dir)
+        train = load_dataset(dataset, "train", args.data_dir, image_size=size)
     except CnnoptError as exc:
         if args.dataset is not None or dataset == FALLBACK_DATASET:
             raise
@@ -205,9 +206,9 @@ def run(args: argparse.Namespace) -> int:
             "set instead (for Fashion-MNIST: apt install dataset-fashion-mnist)"
         )
         dataset = FALLBACK_DATASET
-        train = load_dataset(dataset, "train", args.data_dir)
-    val = load_dataset(dataset, "val", args.data_dir)
-    test = load_dataset(dataset, "test", args.data_dir)
+        train = load_dataset(dataset, "train", args.data_dir, image_size=size)
+    val = load_dataset(dataset, "val", args.data_dir, image_size=size)
+    test = load_dataset(dataset, "test", args.data_dir, image_size=size)
     if args.train_subset:
         train = train.take(args.train_subset, seed=args.seed)
     model, name, needs_training = load_model(args.model or default_model, train, args.width)

@@ -17,16 +17,24 @@ from rich.table import Table
 from cnnopt.commands._common import (
     add_json_flag,
     console,
+    input_shape,
     positive_float,
     positive_int,
     print_json,
     use_output_argument,
 )
-from cnnopt.commands._model_arg import add_model_argument, load_model_from_args, model_label
+from cnnopt.commands._data_arg import add_data_arguments, check_image_size_has_data, load_split
+from cnnopt.commands._model_arg import (
+    add_model_argument,
+    input_shape_for,
+    load_model_from_args,
+    model_label,
+)
 from cnnopt.errors import CnnoptError
-from cnnopt.models.fit import check_fits_data
+from cnnopt.models.fit import check_fits_data, check_runs_on
 
 MODES = ("int8_static", "int8_dynamic", "qat", "mixed", "bf16", "fp16")
+NEEDS_IMAGES = ("int8_static", "qat", "mixed")  # calibrate, fine-tune or score on images
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,11 +43,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="quantize a model (int8 PTQ/dynamic/QAT/mixed, bf16) and measure it in a runtime",
         description="Quantize for ONNX Runtime or OpenVINO, calibrating on training images, "
         "and report validation accuracy float vs quantized (measured through the runtime) and "
-        "file size before/after. Writes the artifact, weights and recipe to --out.",
+        "file size before/after. Writes the artifact, weights and recipe to --out. "
+        "int8_dynamic, bf16 and fp16 need no data: without --dataset give --input (no "
+        "accuracy is measured then).",
     )
     add_model_argument(p)
-    p.add_argument("--dataset", required=True, help="dataset name (see `cnnopt data list`)")
-    p.add_argument("--data-dir", default="data", help="where datasets live (default: data)")
+    add_data_arguments(
+        p,
+        "calibration and validation data (see `cnnopt data list`); needed by int8_static, "
+        "qat and mixed",
+    )
+    p.add_argument(
+        "--input",
+        type=input_shape,
+        metavar="CxHxW",
+        help="one image's shape when there is no --dataset, e.g. 1x28x28 (default: the "
+        "shape a checkpoint recorded)",
+    )
     p.add_argument("--mode", default="int8_static", choices=MODES, help="default: int8_static")
     p.add_argument(
         "--calibration",
@@ -71,32 +91,75 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnopt.data import load_dataset
-    from cnnopt.fileio import ensure_dir, write_json
+    from cnnopt.fileio import ensure_dir, undo_on_failure
 
     config = _config(args)
-    train = load_dataset(args.dataset, split="train", root=args.data_dir)
-    val = load_dataset(args.dataset, split="val", root=args.data_dir).take(args.limit)
-    model = load_model_from_args(args, train.num_classes, train.input_shape[0])
-    use_output_argument(model, args, train.input_shape)
-    check_fits_data(model, train)
-    out = ensure_dir(args.out)  # only once model and data fit: a refusal leaves no folder
-    example = val.normalize(val.images[:1])
-    float_acc, float_size = _measure(model, example, val, args, progress=not args.json)
-    quantized = _quantize(model, config, train, val, example, progress=not args.json)
+    check_image_size_has_data(args)
+    train, val = _load_data(args, config)
+    shape = input_shape_for(args.input, train, args.model)
+    if shape is None:
+        raise CnnoptError("quantize needs the input shape", "pass --dataset NAME or --input CxHxW")
+    model = load_model_from_args(args, train.num_classes if train else 10, shape[0])
+    use_output_argument(model, args, shape)
+    if train is not None:
+        check_fits_data(model, train)
+    else:
+        check_runs_on(model, shape)
+    # Created only once model and data fit, and taken back if quantizing or exporting fails.
+    with undo_on_failure(args.out) as out:
+        ensure_dir(out)
+        payload = _quantize_and_export(model, config, train, val, shape, out, args)
+    if args.json:
+        print_json(payload)
+    else:
+        _print(payload)
+    return 0
+
+
+def _load_data(args: argparse.Namespace, config: Any) -> tuple[Any, Any]:
+    """(train, val at most --limit images), or (None, None) for a mode that needs no images."""
+    if not args.dataset:
+        if config.mode in NEEDS_IMAGES:
+            raise CnnoptError(
+                f"--mode {config.mode} calibrates on training images, and no --dataset was given",
+                "pass --dataset NAME (and --image-size if the model needs another size), or "
+                "use --mode int8_dynamic",
+            )
+        return None, None
+    return load_split(args, "train", args.model), load_split(args, "val", args.model).take(
+        args.limit
+    )
+
+
+def _quantize_and_export(
+    model: Any, config: Any, train: Any, val: Any, shape: Any, out: Path, args: Any
+) -> dict[str, Any]:
+    """Float and quantized accuracy through the runtime (with data), the artifact in `out`."""
+    import torch
+
+    from cnnopt.fileio import write_json
     from cnnopt.runtimes.export import export_artifacts
 
+    if val is not None:
+        example = val.normalize(val.images[:1])
+    else:
+        example = torch.randn(1, *shape, generator=torch.Generator().manual_seed(0))
+    float_acc, float_size = _measure(model, example, val, args, progress=not args.json)
+    quantized = _quantize(model, config, train, val, example, progress=not args.json)
     result = export_artifacts(quantized, out, example, recipe=[config], runtime=args.runtime)
     precision = config.mode if config.mode in ("bf16", "fp16") else "fp32"
-    quant_acc = _accuracy(out / result.files[0], example, val, args, precision, output=model)
+    quant_acc = None
+    if val is not None:
+        quant_acc = _accuracy(out / result.files[0], example, val, args, precision, output=model)
     payload: dict[str, Any] = {
         "model": model_label(args.model),
         "dataset": args.dataset,
+        "input_shape": list(shape),
         "runtime": args.runtime,
         "config": config.to_dict(),
         "float_accuracy": float_acc,
         "quantized_accuracy": quant_acc,
-        "accuracy_drop_points": (float_acc - quant_acc) * 100,
+        "accuracy_drop_points": None if val is None else (float_acc - quant_acc) * 100,
         "float_size_bytes": float_size,
         "quantized_size_bytes": _artifact_size(out, result.files),
         "files": result.files,
@@ -104,11 +167,7 @@ def run(args: argparse.Namespace) -> int:
         "notes": quantized.cnnopt_quant.get("notes", []),
     }
     write_json(out / "quantize.json", payload)
-    if args.json:
-        print_json(payload)
-    else:
-        _print(payload)
-    return 0
+    return payload
 
 
 def _config(args: argparse.Namespace) -> Any:
@@ -150,7 +209,7 @@ def _quantize(model: Any, config: Any, train: Any, val: Any, example: Any, progr
     ctx = Context(
         train_data=train,
         val_data=val,
-        calib_data=train.take(config.calib_size),
+        calib_data=train.take(config.calib_size) if train is not None else None,
         example_input=example,
         progress=progress,
     )
@@ -159,15 +218,19 @@ def _quantize(model: Any, config: Any, train: Any, val: Any, example: Any, progr
     return quantized
 
 
-def _measure(model: Any, example: Any, val: Any, args: Any, progress: bool) -> tuple[float, int]:
-    """Float accuracy through the runtime, and the float artifact's size."""
+def _measure(
+    model: Any, example: Any, val: Any, args: Any, progress: bool
+) -> tuple[float | None, int]:
+    """Float accuracy through the runtime (None without data), and the float artifact's size."""
     from cnnopt.runtimes.export import export_artifacts
 
     with tempfile.TemporaryDirectory(prefix="cnnopt-float-") as tmp:
         if progress:
             console.print(f"measuring the float model on {args.runtime} ...")
         result = export_artifacts(model, tmp, example, runtime=args.runtime)
-        accuracy = _accuracy(Path(tmp) / result.files[0], example, val, args, output=model)
+        accuracy = None
+        if val is not None:
+            accuracy = _accuracy(Path(tmp) / result.files[0], example, val, args, output=model)
         return accuracy, _artifact_size(Path(tmp), result.files)
 
 
@@ -195,9 +258,12 @@ def _print(payload: dict[str, Any]) -> None:
     table.add_column("")
     table.add_column("float", justify="right")
     table.add_column("quantized", justify="right")
-    table.add_row(
-        "val accuracy", f"{payload['float_accuracy']:.2%}", f"{payload['quantized_accuracy']:.2%}"
-    )
+    if payload["float_accuracy"] is not None:
+        table.add_row(
+            "val accuracy",
+            f"{payload['float_accuracy']:.2%}",
+            f"{payload['quantized_accuracy']:.2%}",
+        )
     table.add_row(
         "size",
         f"{payload['float_size_bytes'] / 1e6:.2f} MB",
@@ -205,7 +271,10 @@ def _print(payload: dict[str, Any]) -> None:
     )
     out = Console()
     out.print(table)
-    out.print(f"accuracy drop: {payload['accuracy_drop_points']:.2f} points")
+    if payload["accuracy_drop_points"] is not None:
+        out.print(f"accuracy drop: {payload['accuracy_drop_points']:.2f} points")
+    else:
+        out.print("accuracy: not measured (no --dataset)")
     for note in payload["notes"]:
         out.print(f"note: {note}")
     out.print(f"wrote {', '.join(payload['files'])}, quantize.json")

@@ -21,6 +21,7 @@ from cnnopt.commands._common import (
     print_json,
     use_output_argument,
 )
+from cnnopt.commands._data_arg import add_data_arguments, image_size_for, load_split
 from cnnopt.errors import CnnoptError
 from cnnopt.fileio import ensure_dir, remove_stale_temps, write_json
 from cnnopt.models.fit import check_fits_data
@@ -56,8 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"zoo name or file.py:factory "
                    f"(default: {DEFAULT_MODEL})")  # fmt: skip
-    p.add_argument("--dataset", default=DEFAULT_DATASET, help=f"default: {DEFAULT_DATASET}")
-    p.add_argument("--data-dir", default="data", help="where datasets live (default: data)")
+    add_data_arguments(p, f"default: {DEFAULT_DATASET}", default=DEFAULT_DATASET)
     p.add_argument("--width", type=positive_float, default=1.0, help="channel multiplier")
     p.add_argument("--epochs", type=positive_float, help="fractions allowed, e.g. 0.5")
     p.add_argument("--batch-size", type=positive_int)
@@ -98,10 +98,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from cnnopt.data import load_dataset
     from cnnopt.defaults import default_train_config
     from cnnopt.models import resolve_model
-    from cnnopt.train import evaluate_accuracy, train
 
     out = Path(args.out or f"runs/train/{Path(args.model).stem}-{args.dataset}")
     adv_options = _adversarial_options(args)  # a bad --adv-eps fails before any work
@@ -124,9 +122,10 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
 
     train_split = "trainval" if args.trainval else "train"
-    train_data = load_dataset(args.dataset, split=train_split, root=args.data_dir)
-    train_data = train_data.take(args.limit, seed=config.seed)
-    val_data = None if args.trainval else load_dataset(args.dataset, "val", root=args.data_dir)
+    # A resumed run keeps the image size it recorded; every split below uses the same one.
+    args.image_size = image_size_for(args, str(out) if args.resume else None)
+    train_data = load_split(args, train_split).take(args.limit, seed=config.seed)
+    val_data = None if args.trainval else load_split(args, "val")
     torch.manual_seed(config.seed)  # the initial weights too, so --seed reproduces a run
     model = resolve_model(
         args.model,
@@ -140,6 +139,23 @@ def run(args: argparse.Namespace) -> int:
     ensure_dir(out)  # only once model and data fit: a refusal leaves no folder
     if args.resume:
         remove_stale_temps(out)
+    try:
+        return _train_and_report(args, model, train_data, val_data, config, out, adv_options)
+    except BaseException:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # failed before its first checkpoint: leave no empty --out behind
+        raise
+
+
+def _train_and_report(
+    args: argparse.Namespace, model: Any, train_data: Any, val_data: Any, config: Any,
+    out: Path, adv_options: dict[str, Any] | None,
+) -> int:  # fmt: skip
+    """Train (checkpointing into `out` as it goes), then test once and write metrics.json."""
+    import torch
+
+    from cnnopt.train import evaluate_accuracy, train
+
     adversarial = None
     if adv_options is not None:
         from cnnopt.robust import AdversarialTraining
@@ -148,24 +164,20 @@ def run(args: argparse.Namespace) -> int:
             train_data.mean, train_data.std, **adv_options, seed=config.seed
         )
     started = time.perf_counter()
-    try:
-        result = train(
-            model, (train_data, val_data), config, batch_transform=adversarial, resume=args.resume
-        )
-    except CnnoptError:
-        if created and not any(out.iterdir()):
-            out.rmdir()  # failed before its first checkpoint: leave no empty --out behind
-        raise
+    result = train(
+        model, (train_data, val_data), config, batch_transform=adversarial, resume=args.resume
+    )
     train_seconds = time.perf_counter() - started
 
-    test_data = load_dataset(args.dataset, split="test", root=args.data_dir)
+    test_data = load_split(args, "test")
     test_acc = evaluate_accuracy(result.model, test_data)
     test_acc_flip = evaluate_accuracy(result.model, test_data, flip=True)
     metrics = {
         "model": args.model,
         "model_spec": getattr(result.model, "cnnopt_spec", None),
         "dataset": args.dataset,
-        "train_split": train_split,
+        "input_shape": list(train_data.input_shape),
+        "train_split": "trainval" if args.trainval else "train",
         "train_images": len(train_data),
         "params": sum(p.numel() for p in result.model.parameters()),
         "val_acc": result.history[-1]["val_acc"] if result.history else None,

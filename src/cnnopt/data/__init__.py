@@ -15,12 +15,14 @@ import os
 from typing import Any
 
 from cnnopt.data import cifar, digits, imagefolder, mnist, synthetic  # noqa: F401 - registers
+from cnnopt.data import options as opt
 from cnnopt.data.augment import Augment, default_augment
 from cnnopt.data.base import (
     DEFAULT_VAL_FRACTION,
     SPLITS,
     TensorData,
     channel_stats,
+    resize_images,
     split_train_val,
 )
 from cnnopt.data.loader import iterate_batches, num_batches
@@ -42,10 +44,13 @@ __all__ = [
     "load_dataset",
     "num_batches",
     "register_dataset",
+    "resize_images",
     "split_train_val",
 ]
 
 _STATS: dict[tuple, tuple[tuple[float, ...], tuple[float, ...]]] = {}
+_RESIZED: dict[tuple, Official] = {}  # a few resized official sets, so splits share one resize
+_RESIZED_KEEP = 2
 
 
 def list_datasets(pattern: str = "*") -> list[str]:
@@ -63,6 +68,7 @@ def load_dataset(
     root: str | os.PathLike | None = None,
     *,
     val_fraction: float = DEFAULT_VAL_FRACTION,
+    image_size: int | str | tuple[int, int] | None = None,
     **options: Any,
 ) -> TensorData:
     """One split of a dataset, decoded once per process and file (later calls are cheap).
@@ -71,6 +77,11 @@ def load_dataset(
     own (e.g. digits: size=28; synthetic: shape=(1, 28, 28), size=512; imagefolder: size,
     channels, test_fraction). `val_fraction` sets how much of the official training set
     becomes "val"; keep the default so results stay comparable across runs.
+
+    `image_size` (N, "HxW" or (H, W); the CLI's --image-size) gives every image that size, for
+    a model built for another input than the dataset's own (a Linear sized for 28x28 on the
+    16x16 digits): the whole set is resized once (bilinear), before the split, so every split
+    and `input_shape` agree. Normalization statistics stay those of the training split.
     """
     spec = DATASETS.get(name)
     if split not in SPLITS:
@@ -82,9 +93,15 @@ def load_dataset(
             f"dataset {spec.name!r} has no option {', '.join(map(repr, unknown))}",
             f"its options: {accepted}",
         )
+    size = opt.image_size(image_size, spec.name, "image_size")
+    options = _with_size_option(spec, options, size)
     official = spec.load(root, **options)
+    if size is not None:
+        official = _resized(spec.name, official, size, options)
     mean, std = spec.stats or _train_stats(spec.name, official, options)
-    extra = {"source": official.source, "split": split}
+    extra: dict[str, Any] = {"source": official.source, "split": split}
+    if size is not None:  # how to load it again: commands cnnopt prints repeat the size
+        extra["image_size"] = list(size)
     if split == "test":
         return TensorData(official.test_images, official.test_labels, list(official.classes),
                           mean, std, spec.name, extra)  # fmt: skip
@@ -98,11 +115,50 @@ def load_dataset(
     return chosen
 
 
+def _with_size_option(
+    spec: DatasetSpec, options: dict[str, Any], size: tuple[int, int] | None
+) -> dict[str, Any]:
+    """Hand `size` to a loader that decodes at any size itself (from the source pixels, not
+    from an already resized tensor); refuse two different sizes for one dataset."""
+    if size is None or spec.size_option is None:
+        return options
+    own = opt.image_size(options.get(spec.size_option), spec.name, spec.size_option)
+    if own is not None and own != size:
+        raise CnnoptError(
+            f"dataset {spec.name!r}: image_size {size[0]}x{size[1]} and option "
+            f"{spec.size_option}={own[0]}x{own[1]} disagree",
+            "give the size once",
+        )
+    return {**options, spec.size_option: size}
+
+
+def _resized(
+    name: str, official: Official, size: tuple[int, int], options: dict[str, Any]
+) -> Official:
+    """`official` with every image resized to `size`, computed once for train, val and test."""
+    if tuple(official.train_images.shape[-2:]) == size == tuple(official.test_images.shape[-2:]):
+        return official
+    key = (name, official.source, tuple(sorted(map(repr, options.items()))),
+           tuple(official.train_images.shape), len(official.test_images), size)  # fmt: skip
+    if key not in _RESIZED:
+        while len(_RESIZED) >= _RESIZED_KEEP:
+            _RESIZED.pop(next(iter(_RESIZED)))
+        _RESIZED[key] = official._replace(
+            train_images=resize_images(official.train_images, size),
+            test_images=resize_images(official.test_images, size),
+        )
+    return _RESIZED[key]
+
+
 def dataset_info(
-    name: str, root: str | os.PathLike | None = None, **options: Any
+    name: str,
+    root: str | os.PathLike | None = None,
+    image_size: int | str | tuple[int, int] | None = None,
+    **options: Any,
 ) -> dict[str, Any]:
     """Everything `cnnopt data info` shows: split sizes, input shape, classes, statistics."""
     spec = DATASETS.get(name)
+    options = {**options, "image_size": image_size}
     sizes = {split: len(load_dataset(name, split, root, **options)) for split in SPLITS}
     test = load_dataset(name, "test", root, **options)
     return {

@@ -113,6 +113,23 @@ def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float,
     return tuple(float(v) for v in mean), tuple(float(v) for v in std)
 
 
+def resize_images(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(N, C, H, W) images (uint8, or float 0..1) -> (N, C, *size), bilinear (antialiased
+    when shrinking, as PIL does), in chunks: a 60,000-image set never needs a float copy."""
+    import torch.nn.functional as F
+
+    if tuple(images.shape[-2:]) == tuple(size):
+        return images
+    out = torch.empty((len(images), images.shape[1], *size), dtype=images.dtype)
+    for start in range(0, len(images), 4096):
+        x = images[start : start + 4096].float()
+        y = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+        if not images.dtype.is_floating_point:
+            y = y.round().clamp(0, 255)
+        out[start : start + 4096] = y.to(images.dtype)
+    return out
+
+
 def split_train_val(
     data: TensorData, val_fraction: float = DEFAULT_VAL_FRACTION, seed: int = SPLIT_SEED
 ) -> tuple[TensorData, TensorData]:

@@ -42,6 +42,7 @@ def _decode(size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
     "10 classes, seeded 20% test split",
     options=("size",),
     fetch_hint="it ships with scikit-learn: `pip install scikit-learn`",
+    size_option="size",
 )
 def load_digits(root: str | os.PathLike | None = None, size: object = DEFAULT_SIZE) -> Official:
     """`root` is ignored: the data is bundled with scikit-learn."""

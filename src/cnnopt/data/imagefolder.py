@@ -128,6 +128,7 @@ def _load_cached(
     "your images: ROOT/<class>/*.png (or ROOT/train, ROOT/test); needs --data-dir",
     options=("size", "channels", "test_fraction"),
     fetch_hint="pass the folder with --data-dir (root=...)",
+    size_option="size",
 )
 def load_imagefolder(
     root: str | os.PathLike | None = None,

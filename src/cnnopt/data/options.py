@@ -6,11 +6,17 @@ from typing import Any
 
 from cnnopt.errors import CnnoptError
 
+MIN_SIZE, MAX_SIZE = 4, 1024  # below 4 pixels no zoo net runs; above 1024 RAM runs out first
 
-def image_size(value: Any, dataset: str) -> tuple[int, int] | None:
-    """An int, "HxW" text or (H, W) pair -> (H, W); None stays None (keep the native size)."""
+
+def image_size(value: Any, dataset: str, name: str = "size") -> tuple[int, int] | None:
+    """An int, "HxW" text or (H, W) pair -> (H, W); None stays None (keep the native size).
+
+    `name` is what the caller calls the value (a loader's `size=`, load_dataset's
+    `image_size=`), so the message names the argument the user actually wrote."""
     if value is None:
         return None
+    given = value
     if isinstance(value, str):
         parts = value.lower().replace(",", "x").split("x")
         try:
@@ -25,11 +31,12 @@ def image_size(value: Any, dataset: str) -> tuple[int, int] | None:
         and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
     ):
         dims = (int(value[0]), int(value[-1]))
-        if all(4 <= d <= 1024 for d in dims):
+        if all(MIN_SIZE <= d <= MAX_SIZE for d in dims):
             return dims
     raise CnnoptError(
-        f"dataset {dataset!r}: size must be one number or HxW between 4 and 1024, got {value!r}",
-        "e.g. size=32 or size='28x28'",
+        f"dataset {dataset!r}: {name} must be one number or HxW between {MIN_SIZE} and "
+        f"{MAX_SIZE}, got {given!r}",
+        f"e.g. {name}=32 or {name}='28x28'",
     )
 
 

@@ -41,6 +41,10 @@ class DatasetSpec:
     # Published per-channel statistics (0..1 scale); None: computed from the training split.
     stats: tuple[tuple[float, ...], tuple[float, ...]] | None = None
     fetch_hint: str = ""  # how to get the files when they are missing
+    # The loader's own option that decodes at another image size (digits upscales its 8x8
+    # source, imagefolder resizes each file): load_dataset(image_size=) goes through it rather
+    # than resizing an already resized tensor a second time. None: resized after loading.
+    size_option: str | None = None
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset")
@@ -53,11 +57,13 @@ def register_dataset(
     options: tuple[str, ...] = (),
     stats: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
     fetch_hint: str = "",
+    size_option: str | None = None,
 ) -> Callable[[OfficialLoader], OfficialLoader]:
     """Decorator for a function `(root: Path | None, **options) -> Official`."""
 
     def decorator(load: OfficialLoader) -> OfficialLoader:
-        DATASETS.add(name, DatasetSpec(name, load, summary, options, stats, fetch_hint))
+        spec = DatasetSpec(name, load, summary, options, stats, fetch_hint, size_option)
+        DATASETS.add(name, spec)
         return load
 
     return decorator

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnopt.errors import CnnoptError
+from cnnopt.fileio import entries, remove_new_entries
 from cnnopt.isolation.child import recv_message, send_message
 
 USER_MODULE_PREFIX = "cnnopt_user_model_"  # cnnopt.models.user's names for file models
@@ -333,14 +334,17 @@ def run_isolated(
     leaves no partial output. `progress`: a spinner on stderr naming the child's stage."""
     folder = Path(new_files_in) if new_files_in is not None else None
     existed = folder is not None and folder.exists()
-    before = _files(folder)
+    before = entries(folder)
     with Worker() as worker, _spinner(progress, what) as on_stage:
         try:
             return worker.call(
                 fn, *args, timeout_s=timeout_s, on_stage=on_stage, stage=stage, **kwargs
             )
         except ChildCrashed as exc:
-            _remove_new(folder, before, existed)
+            remove_new_entries(folder, before)
+            if folder is not None and not existed:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
             doing = STAGE_WORDS.get(exc.stage, exc.stage)
             if exc.timed_out:
                 message = f"{what} hung while {doing} (stopped after {timeout_s:g} s)"
@@ -365,19 +369,3 @@ def _spinner(enabled: bool, what: str) -> Iterator[Callable[[str], None] | None]
 
     with Console(stderr=True).status(f"{what}: starting") as status:
         yield lambda name: status.update(f"{what}: {STAGE_WORDS.get(name, name)}")
-
-
-def _files(folder: Path | None) -> set[Path]:
-    return {p for p in folder.rglob("*") if p.is_file()} if folder and folder.exists() else set()
-
-
-def _remove_new(folder: Path | None, before: set[Path], existed: bool) -> None:
-    if folder is None:
-        return
-    for path in _files(folder) - before:
-        with contextlib.suppress(OSError):
-            path.unlink()
-    if not existed:
-        for sub in [*sorted(folder.rglob("*"), reverse=True), folder]:
-            with contextlib.suppress(OSError):
-                sub.rmdir()  # only empty folders go

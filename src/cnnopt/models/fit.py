@@ -61,7 +61,10 @@ def _shape_error(model: nn.Module, batch: tuple[int, ...], exc: Exception) -> Cn
     detail = lines[0][:300] if lines else type(exc).__name__
     expected = first_conv_in_channels(model)
     shape = batch[1:]
-    hint = "pass the input shape the model was built for (--input CxHxW, or a dataset of it)"
+    hint = (
+        "pass the input shape the model was built for (--input CxHxW), or resize the "
+        "dataset's images to it with --image-size HxW"
+    )
     if expected is not None and len(shape) == 3 and expected != shape[0]:
         hint = (
             f"its first convolution takes {expected}-channel input: use --input "

@@ -204,8 +204,11 @@ def write_report(out_dir: str | Path, results: dict[str, Any]) -> Path:
         )
     if isinstance(details.get("per_layer"), list):
         images["per_layer"] = plots.per_layer_png(details["per_layer"])
+    # Everything is rendered before the first file is written: results that cannot be
+    # rendered leave the folder as it was, not with a new plot and no report.
+    markdown, html = markdown_report(results), build_html(results, images)
     for name, png in images.items():
         if png is not None:
             write_bytes(out_dir / f"{name}.png", png)
-    write_text(out_dir / "report.md", markdown_report(results))
-    return write_text(out_dir / "report.html", build_html(results, images))
+    write_text(out_dir / "report.md", markdown)
+    return write_text(out_dir / "report.html", html)

@@ -130,3 +130,14 @@ def planned_precision(model: ModelSource, precision: str) -> str:
     if plan and plan.get("mode") in ("bf16", "fp16"):
         return plan["mode"]
     return precision
+
+
+def model_output(model: ModelSource, output: Any = None) -> Any:
+    """The output a predictor reads: `output` when given, else the one the nn.Module carries.
+    A file path is no output name (output_spec would read "best/model.onnx" as a dict key),
+    so a model file gets the default rule."""
+    from cnnopt.outputs import output_spec
+
+    if output is not None:
+        return output
+    return output_spec(model if isinstance(model, nn.Module) else None)

@@ -10,8 +10,13 @@ from typing import Any
 import torch
 
 from cnnopt.errors import CnnoptError
-from cnnopt.outputs import output_spec
-from cnnopt.runtimes._common import ModelSource, check_example, onnx_source, reject_options
+from cnnopt.runtimes._common import (
+    ModelSource,
+    check_example,
+    model_output,
+    onnx_source,
+    reject_options,
+)
 from cnnopt.runtimes.base import Predictor, register_runtime
 from cnnopt.runtimes.eager import TorchPredictor, prepare_module
 from cnnopt.runtimes.onnxrt import OrtPredictor, check_input, ort_precision
@@ -83,7 +88,7 @@ def build_onnxruntime_cuda(
         providers=["CUDAExecutionProvider", "CPUExecutionProvider"],
         runtime="onnxruntime-cuda",
         device="cuda",
-        output=output_spec(model),
+        output=model_output(model),
     )
     check_input(predictor, example)
     return predictor

@@ -15,12 +15,13 @@ import torch
 
 from cnnopt.errors import CnnoptError
 from cnnopt.isolation.child import stage
-from cnnopt.outputs import output_position, output_spec
+from cnnopt.outputs import output_position
 from cnnopt.runtimes._common import (
     ModelSource,
     check_example,
     check_precision,
     check_threads,
+    model_output,
     onnx_source,
     planned_precision,
     reject_options,
@@ -149,7 +150,7 @@ def build_onnxruntime(
         threads=threads,
         precision=ort_precision(precision, model, graph_precision, "onnxruntime"),
         graph_optimization=graph_optimization,
-        output=output if output is not None else output_spec(model),
+        output=model_output(model, output),
     )
     check_input(predictor, example)
     return predictor

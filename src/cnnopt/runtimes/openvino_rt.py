@@ -19,13 +19,14 @@ from torch import nn
 
 from cnnopt.errors import CnnoptError
 from cnnopt.isolation.child import stage
-from cnnopt.outputs import output_position, output_spec
+from cnnopt.outputs import output_position
 from cnnopt.runtimes._common import (
     ModelSource,
     check_example,
     check_precision,
     check_threads,
     existing_file,
+    model_output,
     onnx_source,
     planned_precision,
     reject_options,
@@ -198,7 +199,7 @@ def build_openvino(
         precision="int8" if graph_precision == "int8" else requested,
         hint=hint,
         float_hint=float_hint,
-        output=output if output is not None else output_spec(model),
+        output=model_output(model, output),
     )
     check_input(predictor, example)
     return predictor

@@ -13,6 +13,7 @@ from typing import Any
 
 from cnnopt.fileio import atomic_path, ensure_dir, write_json, write_text
 from cnnopt.record import Record
+from cnnopt.search.best_readme import readme
 from cnnopt.search.evaluate_candidate import CandidateEvaluator
 from cnnopt.search.space import CandidateSpec
 
@@ -138,8 +139,10 @@ def export_best(
         # must not overwrite it with a quantize-less one.
         recipe = Recipe.from_yaml(yaml_text)
         model = built.structured or built.model
-        save_applied(best_dir, model, recipe, example_input=evaluator.example)
-        _save_base(evaluator.base_model, best_dir.parent / "baseline")
+        # The input shape too, so `cnnopt bench/export/prune --model best` need no --input.
+        shape = {"input_shape": list(evaluator.val_data.input_shape)}
+        save_applied(best_dir, model, recipe, shape, example_input=evaluator.example)
+        _save_base(evaluator.base_model, best_dir.parent / "baseline", shape)
     except Exception as exc:
         info["checkpoint_note"] = f"save_applied: {type(exc).__name__}: {exc}"
     checkpoint_weights = best_dir / "model.safetensors"  # the name save_checkpoint uses
@@ -161,65 +164,30 @@ def export_best(
             _atomic_copy(path, best_dir / path.name)
     if not (best_dir / "recipe.yaml").exists():
         write_text(best_dir / "recipe.yaml", yaml_text)
-    write_text(best_dir / "README.md", _readme(record, artifact))
+    artifact_name = Path(artifact).name if artifact else None
+    if artifact_name and not (best_dir / artifact_name).exists():
+        artifact_name = None
+    has_baseline = (best_dir.parent / "baseline" / "state.json").is_file()
+    text = readme(
+        record, artifact_name, evaluator.val_data, evaluator.target.batch_size, has_baseline
+    )
+    write_text(best_dir / "README.md", text)
     write_json(best_dir / "record.json", record.to_dict())
     info["files"] = sorted(p.name for p in best_dir.iterdir() if not p.name.startswith("."))
     return info
 
 
-def _save_base(model: Any, directory: Path) -> None:
+def _save_base(model: Any, directory: Path, state: dict[str, Any]) -> None:
     """The trained baseline as a checkpoint, the `--model` that best/recipe.yaml re-applies
     to (only for models a spec rebuilds: zoo names and file.py:factory)."""
     from cnnopt.train.checkpoint import save_checkpoint
 
     if isinstance(getattr(model, "cnnopt_spec", None), dict):
-        save_checkpoint(directory, model, state={"note": "baseline of cnnopt optimize"})
+        state = {"note": "baseline of cnnopt optimize", **state}
+        save_checkpoint(directory, model, state=state)
 
 
 def _atomic_copy(source: Path, target: Path) -> None:
     """shutil.copy2 through a temporary file, so a kill mid-copy leaves no half artifact."""
     with atomic_path(target) as tmp:
         shutil.copy2(source, tmp)
-
-
-def _readme(record: Record, artifact: Any) -> str:
-    name = Path(artifact).name if artifact else "weights.safetensors"
-    acc = f"{record.accuracy * 100:.2f}%" if record.accuracy is not None else "n/a"
-    return f"""# {record.name}
-
-Recommended by `cnnopt optimize`: validation accuracy {acc}, latency p50
-{record.latency_ms_p50:.3g} ms at batch size {record.batch_size} on {record.runtime}
-({record.precision}).
-
-Files: `{name}` (what {record.runtime} loads), `weights.safetensors` + `state.json` (the
-PyTorch model after the recipe, before quantization), `recipe.yaml` (the structure steps and
-the lowering target, calibration included, that produced it), `record.json` (all measurements).
-
-Rebuild the same artifact from the baseline (saved beside best/ for zoo and file models):
-
-```
-cnnopt apply --recipe best/recipe.yaml --model baseline --dataset DATASET --out rebuilt
-```
-
-Load and run it:
-
-```python
-import torch
-from cnnopt.recipe import load_applied
-from cnnopt.runtimes.base import build_predictor
-
-model = load_applied("best")  # the PyTorch model, pruned/factorized structure included
-
-example = torch.randn({record.batch_size}, *INPUT_SHAPE)  # e.g. (1, 28, 28) for Fashion-MNIST
-predictor = build_predictor(
-    "{record.runtime}", "best/{name}", example, precision="{record.precision}"
-)
-logits = predictor.predict(example)
-```
-
-Or measure it again from the command line:
-
-```
-cnnopt bench --model best/ --runtime {record.runtime} --batch-size {record.batch_size}
-```
-"""

@@ -19,7 +19,13 @@ import torch
 from rich.console import Console
 from torch import nn
 
-from cnnopt.fileio import atomic_path, ensure_dir, remove_stale_temps, write_json
+from cnnopt.fileio import (
+    atomic_path,
+    ensure_dir,
+    remove_stale_temps,
+    undo_on_failure,
+    write_json,
+)
 from cnnopt.outputs import validate_output
 from cnnopt.record import Record
 from cnnopt.search import study as study_mod
@@ -106,81 +112,101 @@ def optimize(
     cached = (Path(out) / "cache" / "baseline.safetensors").exists()
     probe = check_budget(model, train_data, budget) if train_baseline and not cached else None
     console = console or make_console(quiet=not progress)
-    out_dir = ensure_dir(out)
-    if resume:
-        remove_stale_temps(out_dir)
-    space = (space or SearchSpace()).restricted_to(available_runtimes(), unhonoured_precisions())
-    space.validate()
-    model_name = model_name or type(model).__name__.lower()
-    # One forward pass: a missing output is one line now, not a failure in every candidate.
-    output_desc = validate_output(model, val_data.normalize(val_data.images[:2]), output)
-    deadline = budget.trials_deadline(started)
-
-    settings = study_mod.StudySettings(
-        n_trials=budget.trials,
-        time_budget_s=budget.time_budget_s,
-        storage=storage,
-        sampler=sampler,
-        seed=seed,
-        minimize_size=constraints.max_size_mb is not None,
-    )
-    study = study_mod.open_study(settings, out_dir, resume)  # fails early on a used --out
-    base, base_key, base_info = baseline(
-        model, train_data, val_data, out_dir, budget, train_baseline, seed, console, probe
-    )
-    tune_data, tune_epochs = finetune_plan(
-        train_data, budget.finetune_epochs, budget.finetune_images, seed
-    )
-    salt = {"finetune_epochs": tune_epochs, "finetune_images": len(tune_data), "seed": seed}
-    evaluator = CandidateEvaluator(
-        base, model_name, train_data, val_data, ModelCache(out_dir / "cache", base_key, salt),
-        target, out_dir / "cache" / "artifacts", finetune_epochs=budget.finetune_epochs,
-        finetune_images=budget.finetune_images, seed=seed,
-    )  # fmt: skip
-    meta = {
-        "model": model_name,
-        "dataset": getattr(val_data, "name", ""),
-        "target": dataclasses.asdict(target),
-        "budget": dataclasses.asdict(budget),
-        "baseline_training": base_info,
-        "space": {**dataclasses.asdict(space), "notes": space.notes},
-        "machine": machine_info(),
-        "sampler": sampler,
-        "robustness": settings_dict(robustness),
-        "output": output_desc,
-        "isolation": {"isolated": isolate, "candidate_timeout_s": budget.candidate_timeout_s},
-    }
-    study_mod.enqueue_single_techniques(study, space, budget.trials)
-
-    def refresh(display: SearchDisplay) -> None:
-        records = study_mod.records_from_study(study)
-        write_results(out_dir, build_results(records, meta, constraints))
-        display.update(len(records), records)
-
-    runner = make_runner(evaluator, isolate, budget.candidate_timeout_s, out_dir)
-    try:
-        if budget.workers == 1:  # with workers, each worker process runs its own child
-            _start(runner, meta, console)
-        display = SearchDisplay(budget.trials, console, enabled=progress)
-        with display.running():
-            refresh(display)
-            if budget.workers == 1:
-                study_mod.run_trials(
-                    study, space, runner, settings, deadline=deadline,
-                    on_trial=lambda _record: refresh(display),
-                )  # fmt: skip
-            else:
-                _run_workers(
-                    settings, out_dir, space, evaluator, deadline, budget.workers, display,
-                    refresh, (isolate, budget.candidate_timeout_s),
-                )  # fmt: skip
-            refresh(display)
-        _start(runner, meta, console)
-        return _finish(
-            study, runner, meta, constraints, out_dir, test_data, val_data, console, robustness
+    out_dir = Path(out)
+    # A run that fails before anything resumable exists leaves no --out folder behind.
+    with undo_on_failure(out_dir, keep=lambda: _resumable(out_dir)):
+        ensure_dir(out_dir)
+        if resume:
+            remove_stale_temps(out_dir)
+        space = (space or SearchSpace()).restricted_to(
+            available_runtimes(), unhonoured_precisions()
         )
-    finally:
-        runner.close()
+        space.validate()
+        model_name = model_name or type(model).__name__.lower()
+        # One forward pass: a missing output is one line now, not a failure in every candidate.
+        output_desc = validate_output(model, val_data.normalize(val_data.images[:2]), output)
+        deadline = budget.trials_deadline(started)
+
+        settings = study_mod.StudySettings(
+            n_trials=budget.trials,
+            time_budget_s=budget.time_budget_s,
+            storage=storage,
+            sampler=sampler,
+            seed=seed,
+            minimize_size=constraints.max_size_mb is not None,
+        )
+        study = study_mod.open_study(settings, out_dir, resume)  # fails early on a used --out
+        base, base_key, base_info = baseline(
+            model, train_data, val_data, out_dir, budget, train_baseline, seed, console, probe
+        )
+        tune_data, tune_epochs = finetune_plan(
+            train_data, budget.finetune_epochs, budget.finetune_images, seed
+        )
+        salt = {"finetune_epochs": tune_epochs, "finetune_images": len(tune_data), "seed": seed}
+        evaluator = CandidateEvaluator(
+            base, model_name, train_data, val_data, ModelCache(out_dir / "cache", base_key, salt),
+            target, out_dir / "cache" / "artifacts", finetune_epochs=budget.finetune_epochs,
+            finetune_images=budget.finetune_images, seed=seed,
+        )  # fmt: skip
+        meta = {
+            "model": model_name,
+            "dataset": getattr(val_data, "name", ""),
+            "input_shape": list(val_data.input_shape),
+            "image_size": getattr(val_data, "extra", {}).get("image_size"),
+            "target": dataclasses.asdict(target),
+            "budget": dataclasses.asdict(budget),
+            "baseline_training": base_info,
+            "space": {**dataclasses.asdict(space), "notes": space.notes},
+            "machine": machine_info(),
+            "sampler": sampler,
+            "robustness": settings_dict(robustness),
+            "output": output_desc,
+            "isolation": {"isolated": isolate, "candidate_timeout_s": budget.candidate_timeout_s},
+        }
+        study_mod.enqueue_single_techniques(study, space, budget.trials)
+
+        def refresh(display: SearchDisplay) -> None:
+            records = study_mod.records_from_study(study)
+            write_results(out_dir, build_results(records, meta, constraints))
+            display.update(len(records), records)
+
+        runner = make_runner(evaluator, isolate, budget.candidate_timeout_s, out_dir)
+        try:
+            if budget.workers == 1:  # with workers, each worker process runs its own child
+                _start(runner, meta, console)
+            display = SearchDisplay(budget.trials, console, enabled=progress)
+            with display.running():
+                refresh(display)
+                if budget.workers == 1:
+                    study_mod.run_trials(
+                        study, space, runner, settings, deadline=deadline,
+                        on_trial=lambda _record: refresh(display),
+                    )  # fmt: skip
+                else:
+                    _run_workers(
+                        settings, out_dir, space, evaluator, deadline, budget.workers, display,
+                        refresh, (isolate, budget.candidate_timeout_s),
+                    )  # fmt: skip
+                refresh(display)
+            _start(runner, meta, console)
+            return _finish(
+                study, runner, meta, constraints, out_dir, test_data, val_data, console, robustness
+            )
+        finally:
+            runner.close()
+
+
+def _resumable(out_dir: Path) -> bool:
+    """Whether a failed run left work that `--resume` continues: the trained baseline or a
+    finished trial (results.json lists its records)."""
+    import json
+
+    if (out_dir / "cache" / "baseline.safetensors").exists():
+        return True
+    try:
+        return bool(json.loads((out_dir / "results.json").read_text()).get("records"))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def make_runner(
