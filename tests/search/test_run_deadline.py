@@ -60,6 +60,19 @@ def test_summary_and_line_say_what_was_cut() -> None:
     assert "cut short: trial 3 (net)" in line and "attacks skipped" in line
     assert budget_line({"budget": {"time_budget_s": None}}) == ""  # no budget, nothing cut
     assert "nothing cut short" in budget_line({"budget": RunDeadline(60.0).summary()})
+    capped = RunDeadline(None)  # no budget, but the baseline's own time cap stopped it
+    capped.note("baseline training stopped at its time limit after 12 of 20 epochs")
+    assert budget_line({"budget": capped.summary()}).startswith("no time budget: used 0 s; cut")
+
+
+def test_isolated_calls_end_with_the_budget_but_best_is_still_exported(tmp_path: Path) -> None:
+    from cnnopt.search.isolated import EXPORT_LIMIT_S, IsolatedRunner
+
+    spent = RunDeadline(10.0, started=time.time() - 100)
+    runner = IsolatedRunner(object(), 1800.0, tmp_path / "child.log", spent)  # never started
+    assert runner.limit() == pytest.approx(CHILD_MARGIN_S), "a candidate or attack: margin only"
+    assert runner.limit(EXPORT_LIMIT_S) == pytest.approx(EXPORT_LIMIT_S + CHILD_MARGIN_S)
+    assert IsolatedRunner(object(), 1800.0, tmp_path / "c.log").limit() == 1800.0, "no budget"
 
 
 def test_a_truncated_fine_tuning_is_cached_with_its_note(tmp_path: Path) -> None:

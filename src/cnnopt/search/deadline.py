@@ -103,7 +103,7 @@ def budget_line(results: dict[str, Any]) -> str:
     limit, used, cut = budget.get("limit_s"), budget.get("used_s"), budget.get("cut") or []
     if limit is None and not cut:
         return ""
-    head = "time budget: none" if limit is None else f"time budget {limit:g} s"
+    head = "no time budget" if limit is None else f"time budget {limit:g} s"
     if used is not None:
         over = budget.get("overshoot_s") or 0.0
         head += f": used {used:.0f} s" + (f" ({over:.0f} s over)" if over >= 0.5 else "")
