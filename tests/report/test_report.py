@@ -105,3 +105,15 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     assert hi - lo > 100, "the screenshot shows content, not a blank page"
     colors = image.convert("RGB").getcolors(maxcolors=1_000_000)
     assert colors is not None and len(colors) > 50, "plot pixels, not just text on white"
+
+
+def test_report_says_what_the_time_budget_cut(tmp_path: Path) -> None:
+    results = _results()
+    write_report(tmp_path, results)
+    assert 'id="budget"' not in (tmp_path / "report.html").read_text(), "no budget: no line"
+    cut = "trial 3 (net pruned 50%): prune fine-tuning stopped at the time budget after 0.4 of 2"
+    results["budget"] = {"limit_s": 60.0, "used_s": 63.2, "overshoot_s": 3.2, "cut": [cut]}
+    write_report(tmp_path, results)
+    line = f"time budget 60 s: used 63 s (3 s over); cut short: {cut}"
+    assert f"Time: {line}." in (tmp_path / "report.md").read_text()
+    assert f'<p id="budget">T{line[1:]}.</p>' in (tmp_path / "report.html").read_text()

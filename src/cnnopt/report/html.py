@@ -129,6 +129,14 @@ def summary_table(results: dict[str, Any]) -> str:
     return _table("before-after", ["", "baseline", "recommended", "ratio"], rows)
 
 
+def budget_paragraph(results: dict[str, Any]) -> str:
+    """The time budget, how much of it was used and what was cut short to keep it."""
+    from cnnopt.search.deadline import budget_line
+
+    line = budget_line(results)
+    return f'<p id="budget">{_e(line[0].upper() + line[1:])}.</p>' if line else ""
+
+
 def build_html(results: dict[str, Any], images: dict[str, bytes | None]) -> str:
     from cnnopt.report.markdown import output_line
     from cnnopt.search.results import summary_line
@@ -156,6 +164,7 @@ def build_html(results: dict[str, Any], images: dict[str, bytes | None]) -> str:
 <h1>cnnopt optimize: {_e(results.get("model"))} on {_e(results.get("dataset"))}</h1>
 <p class="summary" id="summary-line">{_e(summary_line(results))}</p>
 <p>How it was chosen ({_e(choice.get("method"))}): {_e(choice.get("reason"))}.</p>
+{budget_paragraph(results)}
 {f'<p id="output">{_e(output_line(results))}</p>' if output_line(results) else ""}
 <p class="note">{
         ""

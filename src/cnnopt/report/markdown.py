@@ -124,6 +124,7 @@ def output_line(results: dict[str, Any]) -> str:
 
 
 def markdown_report(results: dict[str, Any]) -> str:
+    from cnnopt.search.deadline import budget_line
     from cnnopt.search.results import summary_line
 
     records = results.get("records", [])
@@ -134,6 +135,7 @@ def markdown_report(results: dict[str, Any]) -> str:
         "",
         f"Rule: {(results.get('recommended') or {}).get('reason', '')}.",
         "",
+        *([f"Time: {budget_line(results)}.", ""] if budget_line(results) else []),
         *([output_line(results), ""] if output_line(results) else []),
         "| trial | candidate | val acc | vs baseline (pt, 95%) | test acc | robust acc (attack) "
         "| p50 ms | speed-up | size MB | front |",

@@ -9,6 +9,7 @@ which is weaker, and the result says so.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict
 from typing import Any
@@ -35,9 +36,12 @@ def evaluate_robustness(
     batch_size: int = 128,
     seed: int = 0,
     progress: bool = False,
+    deadline: float | None = None,
 ) -> dict[str, Any]:
     """Accuracy on clean and attacked inputs; `limit` samples (seeded subset) keep it affordable.
 
+    `deadline` (a time.time() instant, the end of a time budget) ends it between batches,
+    after the first: the accuracies are then over fewer images, and "cut" says how many.
     Returns {"clean": acc, "<kind>": acc per attack, "mode": "white-box"|"transfer", ...}.
     """
     attacks = list(attacks)
@@ -54,8 +58,12 @@ def evaluate_robustness(
     correct = {"clean": 0, **{c.kind: 0 for c in attacks}}
     generator = torch.Generator().manual_seed(seed)
     total = num_batches(subset, batch_size) * (1 + len(attacks))
+    n = 0
     with frozen_eval(crafter), _maybe_eval(target), _progress(progress, total) as advance:
         for x, y in iterate_batches(subset, batch_size):
+            if n and deadline is not None and time.time() >= deadline:
+                break
+            n += len(y)
             with torch.no_grad():
                 correct["clean"] += int((_logits(target, x).argmax(1) == y).sum())
             advance()
@@ -64,13 +72,15 @@ def evaluate_robustness(
                 with torch.no_grad():
                     correct[config.kind] += int((_logits(target, x_adv).argmax(1) == y).sum())
                 advance()
-    n = len(subset)
-    return {
-        **{k: v / n for k, v in correct.items()},
+    result = {
+        **{k: v / max(n, 1) for k, v in correct.items()},
         "mode": "white-box" if white_box else "transfer",
         "samples": n,
         "attacks": [asdict(c) for c in attacks],
     }
+    if n < len(subset):
+        result["cut"] = f"stopped at the time budget after {n} of {len(subset)} images"
+    return result
 
 
 def _logits(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:

@@ -128,11 +128,14 @@ def fit_baseline(
     budget: Any,
     seed: int,
     probe: Probe | None = None,
+    deadline: float | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Train `model` with its dataset's recipe within `budget.baseline_seconds()`.
 
     `probe` is the speed `check_budget` measured; the time it took counts against the
-    baseline's share, so probing and training together stay within it.
+    baseline's share, so probing and training together stay within it. `deadline` (a
+    time.time() instant, the end of the run's search window) stops it between batches too,
+    whatever the plan said: a machine that slowed down must not eat the candidates' time.
     """
     import cnnopt.train as train_mod
 
@@ -160,12 +163,13 @@ def fit_baseline(
         changes["time_limit_s"] = seconds * SAFETY_FACTOR
     config = dataclasses.replace(config, **{k: v for k, v in changes.items() if k in fields})
     started = time.time()
-    result = train_mod.train(model, (train_data, val_data), config)
+    result = train_mod.train(model, (train_data, val_data), config, deadline=deadline)
     return result.model, {
         "trained": True,
         "seconds": round(time.time() - started, 1),
         "best_val_acc": getattr(result, "best_val_acc", None),
         "stop_reason": getattr(result, "stop_reason", None),
+        "epochs_done": round(result.epochs_done, 2),
         "plan": plan,
         "config": dataclasses.asdict(config),
     }

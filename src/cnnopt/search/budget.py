@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cnnopt.errors import CnnoptError
+from cnnopt.search.deadline import EXPORT_RESERVE_S
 from cnnopt.search.evaluate_candidate import FINETUNE_IMAGES
 
 # Long enough for a candidate that fine-tunes a pruned model and trains QAT on a CPU; a hung
@@ -15,7 +16,8 @@ DEFAULT_CANDIDATE_TIMEOUT_S = 1800.0
 @dataclass
 class Budget:
     """How a run spends its time: baseline training first (capped), then the trials, and a
-    reserve for what follows them (test accuracy, robustness and export of the front)."""
+    reserve for what follows them (test accuracy, robustness and export of the front).
+    time_budget_s is hard: cnnopt.search.deadline.RunDeadline holds every stage to it."""
 
     trials: int = 16
     time_budget_s: float | None = None  # whole run incl. baseline training; None = no limit
@@ -57,7 +59,9 @@ class Budget:
         return min((x for x in limits if x is not None), default=None)
 
     def trials_deadline(self, started: float) -> float | None:
-        """When to stop starting trials, leaving time to finish the front."""
+        """When to stop starting trials, leaving time to finish the front: finish_share of
+        the budget, and never less than exporting best/ needs (a tiny budget's 10% is not)."""
         if not self.time_budget_s:
             return None
-        return started + self.time_budget_s * (1 - self.finish_share)
+        finish = max(self.time_budget_s * self.finish_share, EXPORT_RESERVE_S)
+        return started + self.time_budget_s - finish

@@ -28,6 +28,8 @@ WEIGHTS_ONLY_STEPS = frozenset({"distill"})
 
 # apply_step(model, step_dict, finetune) -> model
 ApplyStep = Callable[[nn.Module, dict[str, Any], bool], nn.Module]
+# After a fine-tuning the cache ran: what a time budget cut short in it (usually nothing).
+TakeCut = Callable[[], list[str]]
 
 
 def prefix_key(base_key: str, steps: list[dict[str, Any]], salt: dict[str, Any]) -> str:
@@ -49,14 +51,21 @@ class ModelCache:
     def path(self, steps: list[dict[str, Any]]) -> Path:
         return self.root / f"{prefix_key(self.base_key, steps, self.salt)}.safetensors"
 
-    def get(self, base: nn.Module, steps: list[dict[str, Any]], apply_step: ApplyStep) -> nn.Module:
+    def get(
+        self,
+        base: nn.Module,
+        steps: list[dict[str, Any]],
+        apply_step: ApplyStep,
+        take_cut: TakeCut | None = None,
+    ) -> nn.Module:
         """The baseline with `steps` applied and fine-tuned, from cache where possible.
 
-        `base` is never modified. Every prefix computed on the way is cached too.
+        `base` is never modified. Every prefix computed on the way is cached too, with what
+        `take_cut()` says the time budget cut short in its fine-tuning (see `cut_notes`).
         """
         if not steps:
             return copy.deepcopy(base)
-        parent = self.get(base, steps[:-1], apply_step)
+        parent = self.get(base, steps[:-1], apply_step, take_cut)
         last = steps[-1]
         target = self.path(steps)
         if target.exists():
@@ -66,8 +75,23 @@ class ModelCache:
                 return rebuilt
         self.misses += 1
         model = apply_step(parent, dict(last), True)
-        self._save(model, target, steps)
+        self._save(model, target, steps, take_cut() if take_cut else [])
         return model
+
+    def cut_notes(self, steps: list[dict[str, Any]]) -> list[str]:
+        """What the time budget cut short in the fine-tunings behind `steps`, as saved with
+        each cached prefix: a model reloaded from the cache (by a later candidate, the
+        finishing stage or --resume) is the truncated one, and must say so."""
+        from safetensors import safe_open
+
+        notes: list[str] = []
+        for i in range(1, len(steps) + 1):
+            try:
+                with safe_open(str(self.path(steps[:i])), "pt") as handle:
+                    notes += json.loads((handle.metadata() or {}).get("cut", "[]"))
+            except Exception:  # not cached (yet), or unreadable (then recomputed): nothing known
+                continue
+        return notes
 
     def _rebuild(
         self, parent: nn.Module, step: dict[str, Any], target: Path, apply_step: ApplyStep
@@ -87,10 +111,13 @@ class ModelCache:
         model.load_state_dict(state)
         return model
 
-    def _save(self, model: nn.Module, target: Path, steps: list[dict[str, Any]]) -> None:
+    def _save(
+        self, model: nn.Module, target: Path, steps: list[dict[str, Any]], cut: list[str]
+    ) -> None:
         from safetensors.torch import save_file
 
         # safetensors refuses shared storage; clone so tied or strided tensors save cleanly.
         state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+        metadata = {"steps": json.dumps(steps), "cut": json.dumps(cut)}
         with atomic_path(target) as tmp:
-            save_file(state, str(tmp), metadata={"steps": json.dumps(steps)})
+            save_file(state, str(tmp), metadata=metadata)

@@ -17,6 +17,7 @@ from cnnopt.record import Record
 
 MOVED_FACTOR = 1.25  # confirmed vs search-time ratio: beyond this either way, flag it
 MAX_CONFIRMED = 8  # front members re-timed; a larger front keeps its search-time ratios
+CONFIRM_S = 4.0  # about what one re-timing takes (8 pairs of 0.15 s blocks, rebuilds, start)
 
 
 def search_ratio(base: Record, record: Record) -> float | None:

@@ -23,6 +23,7 @@ from torch import nn
 from cnnopt.isolation import set_stage
 from cnnopt.record import Record
 from cnnopt.search.cache import ModelCache
+from cnnopt.search.deadline import RunDeadline, finetune_deadline
 from cnnopt.search.space import CandidateSpec
 
 # Search precision name -> the quantize transform's mode.
@@ -33,6 +34,9 @@ QUANTIZE_MODES = {"bf16": "bf16", "int8": "int8_static", "qat": "qat", "mixed": 
 # Fashion-MNIST epoch per candidate would eat the search budget; a tiny set's single epoch
 # (a dozen steps) recovers nothing at all.
 FINETUNE_IMAGES = 20_000
+# The least fine-tuning worth starting a candidate for when none has been timed yet: with a
+# time budget, a candidate whose fine-tuning would be cut to nothing is skipped instead.
+MIN_FINETUNE_S = 3.0
 
 
 @dataclass
@@ -53,6 +57,7 @@ class BuiltCandidate:
     recipe: list[dict[str, Any]]
     notes: list[str] = field(default_factory=list)
     structured: nn.Module | None = None  # after the structure steps, before quantization
+    cut: list[str] = field(default_factory=list)  # what the time budget cut short in it
 
 
 def make_config(step: dict[str, Any]) -> Any:
@@ -92,6 +97,7 @@ class CandidateEvaluator:
         calib_size: int = 256,
         seed: int = 0,
         finetune_images: int | None = FINETUNE_IMAGES,
+        deadline: RunDeadline | None = None,
     ) -> None:
         self.base_model = base_model.eval()
         self.model_name = model_name
@@ -104,9 +110,13 @@ class CandidateEvaluator:
             train_data, finetune_epochs, finetune_images, seed
         )
         self.calib_size = calib_size
-        # Quantized models by (structure, precision): QAT trains, and the front is rebuilt
-        # after the search (test accuracy, robustness, export) from the very same model.
-        self._quantized: dict[str, tuple[nn.Module, list[str]]] = {}
+        # Quantized models by (structure, precision), with their notes and what the budget
+        # cut: QAT trains, and the front is rebuilt after the search (test accuracy,
+        # robustness, export) from the very same model.
+        self._quantized: dict[str, tuple[nn.Module, list[str], list[str]]] = {}
+        # The run's deadline: fine-tuning (structure steps, QAT) stops in time to measure.
+        self.deadline = deadline
+        self._step_cut: list[str] = []  # what the last fine-tuned step had cut short
         self.training_seconds: list[float] = []  # per fine-tuned step or QAT, as measured
         self.overhead_seconds: list[float] = []  # per candidate, training excluded
         self.seed = seed
@@ -128,6 +138,7 @@ class CandidateEvaluator:
             progress=False,
             seed=self.seed,
             finetune_epochs=self.finetune_epochs if finetune else 0,
+            deadline=finetune_deadline(self.deadline, _mean(self.overhead_seconds)),
         )
 
     def apply_step(self, model: nn.Module, step: dict[str, Any], finetune: bool) -> nn.Module:
@@ -135,10 +146,17 @@ class CandidateEvaluator:
 
         torch.manual_seed(self.seed)
         started = time.perf_counter()
-        model = apply(model, make_config(step), self.context(finetune)).eval()
+        ctx = self.context(finetune)
+        model = apply(model, make_config(step), ctx).eval()
         if finetune:
             self.training_seconds.append(time.perf_counter() - started)
+            self._step_cut = list(ctx.cut)
         return model
+
+    def _take_cut(self) -> list[str]:
+        """What the time budget cut in the step apply_step just fine-tuned (for the cache)."""
+        cut, self._step_cut = self._step_cut, []
+        return cut
 
     def build(self, spec: CandidateSpec) -> BuiltCandidate:
         from cnnopt.runtimes.base import build_predictor
@@ -147,26 +165,30 @@ class CandidateEvaluator:
             torch.set_num_threads(self.target.threads)
         steps = spec.structure_steps()
         set_stage("build")  # stages name where a crash in an isolated child happened
-        model = self.cache.get(self.base_model, steps, self.apply_step)
+        model = self.cache.get(self.base_model, steps, self.apply_step, self._take_cut)
         recipe = list(steps)
         structured = model
         ctx = self.context(finetune=True)
-        if steps:
+        cut = self.cache.cut_notes(steps) if steps else []
+        if steps and not cut:
             ctx.notes.append(
                 f"fine-tuned {self.finetune_epochs:g} epoch(s) on {len(self.finetune_data)} "
                 "training images, distilled from the baseline"
             )
+        ctx.notes.extend(cut)
         if spec.precision != "fp32":
             step = {"transform": "quantize", "mode": QUANTIZE_MODES[spec.precision]}
             memo = json.dumps([steps, step], sort_keys=True)
             if memo not in self._quantized:
                 set_stage("quantize")
                 started = time.perf_counter()
-                self._quantized[memo] = (self._quantize(model, step, ctx), list(ctx.notes))
+                quantized = self._quantize(model, step, ctx)
+                self._quantized[memo] = (quantized, list(ctx.notes), list(ctx.cut))
                 if spec.precision == "qat":
                     self.training_seconds.append(time.perf_counter() - started)
-            model, notes = self._quantized[memo]
+            model, notes, quantize_cut = self._quantized[memo]
             ctx.notes[:] = notes
+            cut += quantize_cut
             recipe.append(step)
         workdir = self.workdir / spec.key()
         set_stage("export")
@@ -178,7 +200,7 @@ class CandidateEvaluator:
             precision=spec.precision,
             workdir=workdir,
         )
-        return BuiltCandidate(model, predictor, recipe, list(ctx.notes), structured)
+        return BuiltCandidate(model, predictor, recipe, list(ctx.notes), structured, cut)
 
     def effective_spec(self, spec: CandidateSpec) -> CandidateSpec:
         """`spec` without the structure steps that changed nothing (a prune that found no
@@ -243,22 +265,26 @@ class CandidateEvaluator:
         record.params = sum(p.numel() for p in built.model.parameters())
         record.file_size_bytes = artifact_size(built.predictor, built.model)
         record.extra["notes"] = built.notes
+        if built.cut:
+            record.extra["budget_cut"] = built.cut
         if pruned:
             record.extra["achieved"] = dict(pruned)
         return record
 
     def estimate_seconds(self, spec: CandidateSpec, quantized: Any = None) -> float:
         """Rough cost of measuring `spec` now, from what earlier candidates took: one
-        fine-tuning per structure step not in the cache (and per new QAT) plus the usual
-        build-and-measure time. 0 before anything has been measured. `quantized`: the memo
-        keys held by the process that builds (an isolated child), if not this one."""
+        fine-tuning per structure step not in the cache (and per new QAT; MIN_FINETUNE_S
+        before any was timed, since a time budget would cut it anyway) plus the usual
+        build-and-measure time. `quantized`: the memo keys held by the process that builds
+        (an isolated child), if not this one."""
         steps = spec.structure_steps()
         trainings = sum(not self.cache.path(steps[:i]).exists() for i in range(1, len(steps) + 1))
         if spec.precision == "qat":
             step = {"transform": "quantize", "mode": QUANTIZE_MODES["qat"]}
             held = self._quantized if quantized is None else quantized
             trainings += json.dumps([steps, step], sort_keys=True) not in held
-        return trainings * _mean(self.training_seconds) + _mean(self.overhead_seconds)
+        per_training = _mean(self.training_seconds) or MIN_FINETUNE_S
+        return trainings * per_training + _mean(self.overhead_seconds)
 
     def accuracy(self, predictor: Any, data: Any) -> float:
         return float(self.evaluation(predictor, data).accuracy)

@@ -10,7 +10,9 @@ accuracy, attacks, best/) runs in the same child, so a QAT model trained during 
 reused there, and a crash stores its error next to that candidate's numbers.
 
 The parent keeps the study, the display and the cache index; the child reports back what the
-parent's cost estimates need (training seconds, overhead, which QAT models it holds).
+parent's cost estimates need (training seconds, overhead, which QAT models it holds). With a
+time budget no call may outlive the run by more than a margin (RunDeadline.call_limit), except
+the export of best/, which must happen and gets at least EXPORT_LIMIT_S.
 """
 
 from __future__ import annotations
@@ -28,8 +30,13 @@ from cnnopt.isolation import (
 )
 from cnnopt.record import Record
 from cnnopt.search.budget import DEFAULT_CANDIDATE_TIMEOUT_S
+from cnnopt.search.deadline import RunDeadline
 from cnnopt.search.evaluate_candidate import CandidateEvaluator
 from cnnopt.search.space import CandidateSpec
+
+# The least an export of best/ may take past the end of the budget before it counts as hung:
+# ONNX export plus an OpenVINO conversion of a big model on 2 cores.
+EXPORT_LIMIT_S = 60.0
 
 
 class LocalRunner:
@@ -69,15 +76,16 @@ class LocalRunner:
             records[i].extra["speedup"] = confirm_one(self.evaluator, records[base], records[i])
 
     def add_robustness(
-        self, records: list[Record], front: list[int], data: Any, settings: Any, progress: bool
-    ) -> None:
+        self, records: list[Record], front: list[int], data: Any, settings: Any, progress: bool,
+        deadline: float | None = None,
+    ) -> None:  # fmt: skip
         from cnnopt.search.finalize import spec_of
         from cnnopt.search.robustness import add_robustness
 
         ev = self.evaluator
         add_robustness(
             lambda record: ev.build(spec_of(record)), records, front, data, settings,
-            seed=ev.seed, progress=progress,
+            seed=ev.seed, progress=progress, deadline=deadline,
         )  # fmt: skip
 
     def recommended_details(
@@ -101,9 +109,11 @@ class IsolatedRunner(LocalRunner):
         evaluator: CandidateEvaluator,
         timeout_s: float | None = DEFAULT_CANDIDATE_TIMEOUT_S,
         log: str | Path | None = None,
+        deadline: RunDeadline | None = None,
     ) -> None:
         super().__init__(evaluator)
         self.timeout_s = timeout_s
+        self.deadline = deadline
         self.worker = Worker(evaluator, log)
         self._quantized: set[str] = set()  # QAT/int8 memo keys the child holds
         self._local = False
@@ -121,13 +131,19 @@ class IsolatedRunner(LocalRunner):
                 "defined in an importable module or a file.py:factory can be isolated)"
             )
 
+    def limit(self, reserve_s: float = 0.0) -> float | None:
+        """The time limit of a call made now: the per-candidate one, within the budget."""
+        if self.deadline is None:
+            return self.timeout_s
+        return self.deadline.call_limit(self.timeout_s, reserve_s)
+
     def __call__(self, spec: CandidateSpec) -> Record:
         if self._local:
             return super().__call__(spec)
         ev = self.evaluator
         try:
             record, training, overhead, quantized = self.worker.call(
-                _evaluate, spec, timeout_s=self.timeout_s, stage="build"
+                _evaluate, spec, timeout_s=self.limit(), stage="build"
             )
         except ChildCrashed as exc:
             self._quantized = set()  # the child's QAT models died with it
@@ -147,7 +163,7 @@ class IsolatedRunner(LocalRunner):
         if self._local or not spec.structure_steps():
             return super().effective_spec(spec)
         try:
-            return self.worker.call(_effective_spec, spec, timeout_s=self.timeout_s)
+            return self.worker.call(_effective_spec, spec, timeout_s=self.limit())
         except ChildCrashed:  # measuring `spec` meets the same crash and records it
             return spec
 
@@ -157,7 +173,7 @@ class IsolatedRunner(LocalRunner):
         for i in front:
             try:
                 found = self.worker.call(_test_accuracy, records[i], test_data,
-                                         timeout_s=self.timeout_s)  # fmt: skip
+                                         timeout_s=self.limit())  # fmt: skip
             except ChildCrashed as exc:
                 found = {"test_error": exc.describe()}
             records[i].extra.update(found)
@@ -168,16 +184,17 @@ class IsolatedRunner(LocalRunner):
         for i in indices:
             try:
                 records[i].extra["speedup"] = self.worker.call(
-                    _confirm, records[base], records[i], timeout_s=self.timeout_s
+                    _confirm, records[base], records[i], timeout_s=self.limit()
                 )
             except ChildCrashed as exc:
                 records[i].extra["speedup"] = {"error": exc.describe()}
 
     def add_robustness(
-        self, records: list[Record], front: list[int], data: Any, settings: Any, progress: bool
-    ) -> None:
+        self, records: list[Record], front: list[int], data: Any, settings: Any, progress: bool,
+        deadline: float | None = None,
+    ) -> None:  # fmt: skip
         if self._local:
-            return super().add_robustness(records, front, data, settings, progress)
+            return super().add_robustness(records, front, data, settings, progress, deadline)
         from cnnopt.search.robustness import is_white_box
 
         for i in front:
@@ -186,7 +203,7 @@ class IsolatedRunner(LocalRunner):
                 continue
             try:
                 record.robustness = self.worker.call(
-                    _robustness, record, data, settings, timeout_s=self.timeout_s
+                    _robustness, record, data, settings, deadline, timeout_s=self.limit()
                 )
             except ChildCrashed as exc:
                 mode = "white-box" if is_white_box(record.runtime, record.precision) else "transfer"
@@ -199,7 +216,7 @@ class IsolatedRunner(LocalRunner):
             return super().recommended_details(record, data, out_dir, yaml_text)
         try:
             return self.worker.call(
-                _details, record, data, out_dir, yaml_text, timeout_s=self.timeout_s
+                _details, record, data, out_dir, yaml_text, timeout_s=self.limit(EXPORT_LIMIT_S)
             )
         except ChildCrashed as exc:
             error = exc.describe()
@@ -264,13 +281,18 @@ def _confirm(base: Record, record: Record) -> dict[str, Any]:
     return confirm_one(child_state(), base, record)
 
 
-def _robustness(record: Record, data: Any, settings: Any) -> dict[str, Any] | None:
+def _robustness(
+    record: Record, data: Any, settings: Any, deadline: float | None = None
+) -> dict[str, Any] | None:
     from cnnopt.search.finalize import spec_of
     from cnnopt.search.robustness import add_robustness
 
     set_stage("attack")
     ev: CandidateEvaluator = child_state()
-    add_robustness(lambda r: ev.build(spec_of(r)), [record], [0], data, settings, seed=ev.seed)
+    add_robustness(
+        lambda r: ev.build(spec_of(r)), [record], [0], data, settings, seed=ev.seed,
+        deadline=deadline,
+    )  # fmt: skip
     return record.robustness
 
 

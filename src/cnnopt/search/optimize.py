@@ -32,11 +32,13 @@ from cnnopt.search import study as study_mod
 from cnnopt.search.baseline_training import fit_baseline
 from cnnopt.search.budget import Budget
 from cnnopt.search.cache import ModelCache
+from cnnopt.search.deadline import RunDeadline, budget_line
 from cnnopt.search.evaluate_candidate import (
     CandidateEvaluator,
     Target,
     finetune_plan,
 )
+from cnnopt.search.finish import finish
 from cnnopt.search.isolated import IsolatedRunner, LocalRunner
 from cnnopt.search.live import SearchDisplay
 from cnnopt.search.results import build_results, summary_line, write_results
@@ -60,6 +62,11 @@ class Result:
     def best(self) -> Record | None:
         index = self.recommended.get("index")
         return self.records[index] if index is not None else None
+
+    @property
+    def budget_line(self) -> str:
+        """One line on the time budget: used, overshoot, what was cut short ('' if nothing)."""
+        return budget_line(self.results)
 
 
 def optimize(
@@ -94,6 +101,8 @@ def optimize(
     see cnnopt.outputs); by default the first tensor / the "logits" key.
     With isolate=True (the default) candidates are built and measured in a child process, so
     a runtime that crashes or hangs (budget.candidate_timeout_s) fails that candidate only.
+    budget.time_budget_s bounds the whole call (cnnopt.search.deadline): what it cut short is
+    in results["budget"]["cut"].
     """
     started = time.time()
     budget, target, constraints = (
@@ -125,7 +134,7 @@ def optimize(
         model_name = model_name or type(model).__name__.lower()
         # One forward pass: a missing output is one line now, not a failure in every candidate.
         output_desc = validate_output(model, val_data.normalize(val_data.images[:2]), output)
-        deadline = budget.trials_deadline(started)
+        deadline = RunDeadline.for_budget(budget, started)
 
         settings = study_mod.StudySettings(
             n_trials=budget.trials,
@@ -137,8 +146,9 @@ def optimize(
         )
         study = study_mod.open_study(settings, out_dir, resume)  # fails early on a used --out
         base, base_key, base_info = baseline(
-            model, train_data, val_data, out_dir, budget, train_baseline, seed, console, probe
-        )
+            model, train_data, val_data, out_dir, budget, train_baseline, seed, console, probe,
+            deadline,
+        )  # fmt: skip
         tune_data, tune_epochs = finetune_plan(
             train_data, budget.finetune_epochs, budget.finetune_images, seed
         )
@@ -146,7 +156,7 @@ def optimize(
         evaluator = CandidateEvaluator(
             base, model_name, train_data, val_data, ModelCache(out_dir / "cache", base_key, salt),
             target, out_dir / "cache" / "artifacts", finetune_epochs=budget.finetune_epochs,
-            finetune_images=budget.finetune_images, seed=seed,
+            finetune_images=budget.finetune_images, seed=seed, deadline=deadline,
         )  # fmt: skip
         meta = {
             "model": model_name,
@@ -179,19 +189,25 @@ def optimize(
                 refresh(display)
                 if budget.workers == 1:
                     study_mod.run_trials(
-                        study, space, runner, settings, deadline=deadline,
+                        study, space, runner, settings, deadline=deadline.search_ends,
                         on_trial=lambda _record: refresh(display),
                     )  # fmt: skip
                 else:
                     _run_workers(
-                        settings, out_dir, space, evaluator, deadline, budget.workers, display,
-                        refresh, (isolate, budget.candidate_timeout_s),
+                        settings, out_dir, space, evaluator, deadline.search_ends, budget.workers,
+                        display, refresh, (isolate, budget.candidate_timeout_s),
                     )  # fmt: skip
                 refresh(display)
+            note_search_end(study, deadline, budget.trials)
             _start(runner, meta, console)
-            return _finish(
-                study, runner, meta, constraints, out_dir, test_data, val_data, console, robustness
-            )
+            records, results = finish(
+                study, runner, meta, constraints, out_dir, (test_data, val_data), console,
+                robustness, deadline,
+            )  # fmt: skip
+            return Result(
+                out_dir, records, results["front"], results["baseline"], results["recommended"],
+                summary_line(results), results,
+            )  # fmt: skip
         finally:
             runner.close()
 
@@ -216,7 +232,7 @@ def make_runner(
     if not isolate:
         return LocalRunner(evaluator)
     log = out_dir / "logs" / f"candidates-{os.getpid()}.log"
-    return IsolatedRunner(evaluator, timeout_s, log)
+    return IsolatedRunner(evaluator, timeout_s, log, getattr(evaluator, "deadline", None))
 
 
 def _start(runner: LocalRunner, meta: dict[str, Any], console: Console) -> None:
@@ -226,67 +242,29 @@ def _start(runner: LocalRunner, meta: dict[str, Any], console: Console) -> None:
         meta["isolation"] = {**meta["isolation"], "isolated": False, "note": runner.note}
 
 
-def _finish(
-    study, runner, meta, constraints, out_dir, test_data, val_data, console, robustness
-) -> Result:
-    from cnnopt.report import write_report
-
-    records = study_mod.records_from_study(study)
-    results = build_results(records, meta, constraints)
-    results = _confirm_front(runner, records, results, meta, constraints, console)
-    if test_data is not None:
-        console.print("measuring test accuracy of the Pareto front ...")
-        runner.add_test_accuracy(records, results["front"], test_data)
-        results = build_results(records, meta, constraints)
-    if robustness.enabled and results["front"]:
-        console.print(f"attacking the Pareto front: {robustness.describe()} ...")
-        runner.add_robustness(
-            records, results["front"], val_data, robustness, progress=not console.quiet
-        )
-        results = build_results(records, meta, constraints)
-    index = results["recommended"]["index"]
-    if index is not None:
-        console.print("exporting the recommended model to best/ ...")
-        yaml_text = _recipe_yaml(records[index], runner.evaluator)
-        details = runner.recommended_details(
-            records[index], test_data or val_data, out_dir, yaml_text
-        )
-        results["recommended"]["details"] = details
-    write_results(out_dir, results)
-    write_report(out_dir, results)
-    line = summary_line(results)
-    console.print(line)
-    return Result(
-        out_dir, records, results["front"], results["baseline"], results["recommended"], line,
-        results,
-    )  # fmt: skip
-
-
-def _confirm_front(runner, records, results, meta, constraints, console) -> dict[str, Any]:
-    """Re-time the front against the baseline, interleaved (search/confirm.py), then choose
-    again: the recommendation and the closing line use the re-timed speed-ups."""
-    from cnnopt.search.confirm import to_confirm
-
-    indices = to_confirm(records, results["front"], results["baseline"])
-    if not indices:
-        return results
-    console.print(f"re-timing {len(indices)} front candidate(s) against the baseline ...")
-    runner.confirm_speedups(records, indices, results["baseline"])
-    return build_results(records, meta, constraints)
-
-
-def _recipe_yaml(record: Record, evaluator: CandidateEvaluator) -> str:
-    """The recommended candidate's full recipe (steps, lowering target, data draws) as YAML."""
-    from cnnopt.search.recipe_export import candidate_recipe
-
-    return candidate_recipe(record, evaluator).to_yaml()
+def note_search_end(study: Any, deadline: RunDeadline, n_trials: int) -> None:
+    """Say when the budget, not --trials, ended the search: its window closed, or the next
+    candidate was skipped because it would not have fitted (study.run_trials)."""
+    finished = len(study_mod.finished_trials(study))
+    if deadline.at is None or finished >= n_trials:
+        return
+    skipped = [
+        t.user_attrs["error"]
+        for t in study.get_trials(deepcopy=False)
+        if str(t.user_attrs.get("error", "")).startswith("skipped: needs")
+    ]
+    if skipped or deadline.left(deadline.finish_s) <= 0:
+        why = f" (next candidate {skipped[-1].removeprefix('skipped: ')})" if skipped else ""
+        deadline.note(f"search stopped after {finished} of {n_trials} trials{why}")
 
 
 def baseline(
     model: nn.Module, train_data: Any, val_data: Any, out_dir: Path, budget: Budget,
     train_baseline: bool, seed: int, console: Console, probe: Any = None,
+    deadline: RunDeadline | None = None,
 ) -> tuple[nn.Module, str, dict[str, Any]]:  # fmt: skip
-    """The trained baseline and a key for it; trained once and cached in out/cache."""
+    """The trained baseline and a key for it; trained once and cached in out/cache, within
+    `deadline`'s search window (what the time limit cut is noted there)."""
     from safetensors.torch import load_file, save_file
 
     weights = out_dir / "cache" / "baseline.safetensors"
@@ -298,7 +276,14 @@ def baseline(
     elif train_baseline:
         console.print("training the baseline ...")
         torch.manual_seed(seed)
-        model, info = fit_baseline(model, train_data, val_data, budget, seed, probe)
+        ends = deadline.search_ends if deadline else None
+        model, info = fit_baseline(model, train_data, val_data, budget, seed, probe, ends)
+        if deadline is not None and info.get("stop_reason") in ("time_limit", "deadline"):
+            planned = info["config"]["epochs"]
+            deadline.note(
+                f"baseline training stopped at its time limit after {info['epochs_done']:.2g} "
+                f"of {planned:g} epochs"
+            )
         state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
         with atomic_path(weights) as tmp:
             save_file(state, str(tmp))

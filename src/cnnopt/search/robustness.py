@@ -69,8 +69,10 @@ def candidate_robustness(
     *,
     seed: int = 0,
     progress: bool = False,
+    deadline: float | None = None,
 ) -> dict[str, Any]:
-    """Clean/FGSM/PGD accuracy of one built candidate (see the module doc for the mode)."""
+    """Clean/FGSM/PGD accuracy of one built candidate (see the module doc for the mode);
+    `deadline` shortens it (evaluate_robustness)."""
     float_model = built.structured if built.structured is not None else built.model
     common = {
         "attacks": settings.attacks(),
@@ -78,6 +80,7 @@ def candidate_robustness(
         "batch_size": settings.batch_size,
         "seed": seed,
         "progress": progress,
+        "deadline": deadline,
     }
     if is_white_box(record.runtime, record.precision):
         result = evaluate_robustness(built.model, data, **common)
@@ -99,9 +102,11 @@ def add_robustness(
     *,
     seed: int = 0,
     progress: bool = False,
+    deadline: float | None = None,
 ) -> None:
     """Fill `record.robustness` for every front candidate; a failure is stored, not raised,
-    so one candidate that cannot be attacked does not cost the user the whole report."""
+    so one candidate that cannot be attacked does not cost the user the whole report.
+    `deadline` (time.time()) shortens each attack to the batches done by then."""
     if not settings.enabled:
         return
     for i in front:
@@ -110,8 +115,9 @@ def add_robustness(
             continue
         try:
             record.robustness = candidate_robustness(
-                build(record), record, data, settings, seed=seed, progress=progress
-            )
+                build(record), record, data, settings, seed=seed, progress=progress,
+                deadline=deadline,
+            )  # fmt: skip
         except Exception as exc:
             mode = "white-box" if is_white_box(record.runtime, record.precision) else "transfer"
             record.robustness = {"mode": mode, "error": f"{type(exc).__name__}: {exc}"}

@@ -42,7 +42,9 @@ class TrainResult:
     best_epoch: float | None = None
     wall_time_s: float = 0.0  # this call only (a resumed run does not add earlier calls)
     steps: int = 0
-    stop_reason: str = "completed"  # completed | early_stop | time_limit
+    # completed | early_stop | time_limit (config.time_limit_s) | deadline (train's deadline=)
+    stop_reason: str = "completed"
+    epochs_done: float = 0.0  # epochs trained (of config.epochs) when it stopped
 
 
 def train(
@@ -54,6 +56,7 @@ def train(
     batch_transform: BatchHook | None = None,
     resume: bool = False,
     output: int | str | None = None,
+    deadline: float | None = None,
 ) -> TrainResult:
     """Train `model` in place and return it with its history.
 
@@ -63,6 +66,9 @@ def train(
     start when that holds no checkpoint yet), with the same batches, LR and RNG draws.
     `output` picks the prediction of a model returning a tuple/dict (see cnnopt.outputs);
     it is recorded on the model, so its checkpoint and later stages use the same one.
+    `deadline` (a `time.time()` instant: the end of someone's time budget, shared across
+    processes, unlike time_limit_s which counts from this call) stops training between
+    batches like time_limit_s; at or past it no step is taken and the model comes back as given.
     """
     config = (config or TrainConfig()).validate()
     if output is not None:
@@ -118,7 +124,7 @@ def train(
                 config.checkpoint_dir, model, optimizer, scheduler, state, best=best_state, rng=rng
             )
 
-    stop_reason = "completed"
+    stop_reason = "deadline" if _past(deadline) else "completed"
     model.train()
     with graceful_interrupt() as interrupt, TrainProgress(total_steps, config.progress) as bar:
         while step < total_steps and stop_reason == "completed" and not interrupt.requested:
@@ -173,6 +179,8 @@ def train(
                            seen / max(epoch_time, 1e-9), lr)  # fmt: skip
                 if config.time_limit_s and time.perf_counter() - started > config.time_limit_s:
                     stop_reason = "time_limit"
+                elif _past(deadline):
+                    stop_reason = "deadline"
                 if step >= total_steps or stop_reason != "completed" or interrupt.requested:
                     break
             if step % steps_per_epoch == 0:
@@ -222,7 +230,12 @@ def train(
         wall_time_s=time.perf_counter() - started,
         steps=step,
         stop_reason=stop_reason,
+        epochs_done=step / steps_per_epoch,
     )
+
+
+def _past(deadline: float | None) -> bool:
+    return deadline is not None and time.time() >= deadline
 
 
 def _split(data: Any) -> tuple[TensorData, TensorData | None]:

@@ -86,6 +86,10 @@ class Context:
     finetune_precision: str = "fp32"
     finetune_channels_last: bool = False
     notes: list[str] = field(default_factory=list)  # honest remarks that end up in the report
+    # A `time.time()` instant at which fine-tuning steps stop between batches and the model is
+    # kept as it is (a run's time budget); None = no limit. What it cut short goes in `cut`.
+    deadline: float | None = None
+    cut: list[str] = field(default_factory=list)
 
     def require(self, attr: str, transform: str) -> Any:
         value = getattr(self, attr)

@@ -9,6 +9,7 @@ lives here once, together with the two small model-surgery helpers the transform
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -148,9 +149,23 @@ def finetune(
         precision=ctx.finetune_precision,
         channels_last=ctx.finetune_channels_last,
     )
-    result = train(model, (train_data, val_data), config, extra_loss=extra)
+    result = train(model, (train_data, val_data), config, extra_loss=extra, deadline=ctx.deadline)
+    note_cut(ctx, result, epochs, transform)
     # Back to NCHW weights: later steps (safetensors, ONNX export, pruning) expect contiguous ones.
     return result.model.to(memory_format=torch.contiguous_format)
+
+
+def note_cut(ctx: Context, result: Any, epochs: float, what: str) -> None:
+    """Say when ctx.deadline stopped a training early: the model is then used as it is, and
+    its accuracy must not be read as that of a full fine-tuning."""
+    if result.stop_reason != "deadline":
+        return
+    text = (
+        f"{what} fine-tuning stopped at the time budget after {result.epochs_done:.2g} "
+        f"of {epochs:g} epoch(s)"
+    )
+    ctx.cut.append(text)
+    ctx.notes.append(text)
 
 
 def _has_augment() -> bool:

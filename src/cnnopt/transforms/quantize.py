@@ -171,9 +171,10 @@ def _qat(model: nn.Module, config: QuantizeConfig, ctx: Context, plan: dict) -> 
             "quantize (qat): the model has no Conv2d or Linear layer", "nothing to do"
         )
     calibrate_ranges(model, data)
-    epochs = config.qat_epochs if ctx.finetune_epochs is None else ctx.finetune_epochs
+    epochs = trained = config.qat_epochs if ctx.finetune_epochs is None else ctx.finetune_epochs
     if epochs > 0 and ctx.train_data is not None:
         from cnnopt.train import TrainConfig, train
+        from cnnopt.transforms.finetune import note_cut
 
         train_config = TrainConfig(
             epochs=epochs,
@@ -185,12 +186,16 @@ def _qat(model: nn.Module, config: QuantizeConfig, ctx: Context, plan: dict) -> 
             seed=ctx.seed,
             device=ctx.device,
         )
-        model = train(model, (ctx.train_data, ctx.val_data), train_config).model
+        result = train(model, (ctx.train_data, ctx.val_data), train_config, deadline=ctx.deadline)
+        note_cut(ctx, result, epochs, "qat")
+        model = result.model
+        if result.stop_reason == "deadline":
+            trained = round(result.epochs_done, 2)
     elif epochs > 0:
         ctx.notes.append("quantize qat: no training data, fake-quant calibrated but not trained")
     model, note = fold_batchnorm(model.cpu(), ctx)
     if note:
         ctx.notes.append(note)
     model.cnnopt_quant = plan
-    ctx.notes.append(f"quantize qat: {count} layers fake-quantized, {epochs} epoch(s) fine-tuned")
+    ctx.notes.append(f"quantize qat: {count} layers fake-quantized, {trained} epoch(s) fine-tuned")
     return model
