@@ -143,19 +143,19 @@ def test_a_diverging_optimize_baseline_leaves_no_run_folder(work: Path, capsys) 
 
 
 def test_a_report_that_cannot_be_rendered_writes_no_file(work: Path) -> None:
-    """An edited results.json whose recommended record lost its accuracy: the plot renders,
-    the summary line cannot; before, pareto.png was written and then the command failed."""
+    """An edited results.json whose recommended accuracy is text: rendering fails part way;
+    before, pareto.png was written and then the command failed."""
     from cnnopt.cli import main
 
     run = work / "run"
     run.mkdir()
     base = {"name": "base", "accuracy": 0.9, "latency_ms_p50": 2.0, "status": "ok"}
-    edited = {"name": "fast", "accuracy": None, "latency_ms_p50": 1.0, "status": "ok"}
+    edited = {"name": "fast", "accuracy": "n/a", "latency_ms_p50": 1.0, "status": "ok"}
     results = {"records": [base, edited], "front": [0, 1], "baseline": 0,
                "recommended": {"index": 1}}  # fmt: skip
     (run / "results.json").write_text(json.dumps(results))
     before = files_under(work)
-    with pytest.raises(TypeError):
+    with pytest.raises((TypeError, ValueError)):  # a bug, with its traceback: no file
         main(["report", str(run)])
     assert_nothing_left(work, before)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from cnnopt.record import Record
 from cnnopt.search.results import build_results, summary_line
 from cnnopt.search.select import recommend
-from cnnopt.stats import pack_correct
+from cnnopt.stats import pack_correct, wilson_interval
 
 N = 120  # the issue's validation set: 120 images
 
@@ -84,3 +84,17 @@ def test_without_evidence_the_old_knee_stands() -> None:
     base = Record(name="b", accuracy=0.95, latency_ms_p50=20.0)
     fast = Record(name="f", accuracy=0.948, latency_ms_p50=6.0)
     assert recommend([base, fast], 0)["index"] == 1
+
+
+def test_a_baseline_at_chance_level_is_said_in_one_line() -> None:
+    """The busy-host demo: 0.04 epoch of training, 10.12% on 10 classes, '325x faster'."""
+    from cnnopt.search.results import chance_line
+
+    for right, warned in ((13, True), (96, False)):
+        base = _record("baseline", right, 1.0)
+        base.accuracy_ci = list(wilson_interval(right, N))
+        results = build_results([base], {"chance_accuracy": 0.1}, None)
+        line = chance_line(results)
+        assert bool(line) is warned, line
+        if warned:
+            assert "chance level (10.0%" in line and "--time-budget" in line

@@ -257,6 +257,7 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"report: {result.out_dir / 'report.html'}")
         if args.no_progress:  # with progress on, the search already printed its closing lines
             print(result.summary)
-            if result.budget_line:
-                print(result.budget_line)
+            for line in (result.warning, result.budget_line):
+                if line:
+                    print(line)
     return 0 if result.recommended.get("index") is not None else 1

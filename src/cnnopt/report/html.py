@@ -139,7 +139,7 @@ def budget_paragraph(results: dict[str, Any]) -> str:
 
 def build_html(results: dict[str, Any], images: dict[str, bytes | None]) -> str:
     from cnnopt.report.markdown import output_line
-    from cnnopt.search.results import summary_line
+    from cnnopt.search.results import chance_line, summary_line
 
     choice = results.get("recommended") or {}
     details = choice.get("details") or {}
@@ -163,6 +163,7 @@ def build_html(results: dict[str, Any], images: dict[str, bytes | None]) -> str:
 <style>{CSS}</style></head><body>
 <h1>cnnopt optimize: {_e(results.get("model"))} on {_e(results.get("dataset"))}</h1>
 <p class="summary" id="summary-line">{_e(summary_line(results))}</p>
+{f'<p class="summary" id="chance">{_e(chance_line(results))}</p>' if chance_line(results) else ""}
 <p>How it was chosen ({_e(choice.get("method"))}): {_e(choice.get("reason"))}.</p>
 {budget_paragraph(results)}
 {f'<p id="output">{_e(output_line(results))}</p>' if output_line(results) else ""}

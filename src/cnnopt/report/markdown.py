@@ -125,7 +125,7 @@ def output_line(results: dict[str, Any]) -> str:
 
 def markdown_report(results: dict[str, Any]) -> str:
     from cnnopt.search.deadline import budget_line
-    from cnnopt.search.results import summary_line
+    from cnnopt.search.results import chance_line, summary_line
 
     records = results.get("records", [])
     lines = [
@@ -133,6 +133,7 @@ def markdown_report(results: dict[str, Any]) -> str:
         "",
         f"**{summary_line(results)}**",
         "",
+        *([f"**{chance_line(results)}**", ""] if chance_line(results) else []),
         f"Rule: {(results.get('recommended') or {}).get('reason', '')}.",
         "",
         *([f"Time: {budget_line(results)}.", ""] if budget_line(results) else []),

@@ -20,7 +20,7 @@ from rich.console import Console
 from cnnopt.record import Record
 from cnnopt.search import study as study_mod
 from cnnopt.search.deadline import EXPORT_RESERVE_S, RunDeadline, budget_line
-from cnnopt.search.results import build_results, summary_line, write_results
+from cnnopt.search.results import build_results, chance_line, summary_line, write_results
 
 # Spare seconds (beyond the export reserve) worth starting an attack with: a rebuild from the
 # cache and one batch of FGSM + PGD on a small model.
@@ -59,6 +59,8 @@ def finish(
     write_results(out_dir, results)
     write_report(out_dir, results)
     console.print(summary_line(results))
+    if chance_line(results):
+        console.print(chance_line(results), soft_wrap=True, highlight=False)
     if budget_line(results):
         console.print(budget_line(results), soft_wrap=True, highlight=False)
     return records, results

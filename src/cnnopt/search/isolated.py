@@ -163,9 +163,11 @@ class IsolatedRunner(LocalRunner):
         if self._local or not spec.structure_steps():
             return super().effective_spec(spec)
         try:
-            return self.worker.call(_effective_spec, spec, timeout_s=self.limit())
+            effective, training = self.worker.call(_effective_spec, spec, timeout_s=self.limit())
         except ChildCrashed:  # measuring `spec` meets the same crash and records it
             return spec
+        self.evaluator.training_seconds.extend(training)  # for the parent's cost estimates
+        return effective
 
     def add_test_accuracy(self, records: list[Record], front: list[int], test_data: Any) -> None:
         if self._local:
@@ -262,8 +264,11 @@ def _evaluate(spec: CandidateSpec) -> tuple[Record, list[float], float | None, l
     return record, ev.training_seconds[trained:], overhead, sorted(ev._quantized)
 
 
-def _effective_spec(spec: CandidateSpec) -> CandidateSpec:
-    return child_state().effective_spec(spec)
+def _effective_spec(spec: CandidateSpec) -> tuple[CandidateSpec, list[float]]:
+    """The effective candidate, and the fine-tunings building it took (seconds each)."""
+    ev: CandidateEvaluator = child_state()
+    trained = len(ev.training_seconds)
+    return ev.effective_spec(spec), ev.training_seconds[trained:]
 
 
 def _test_accuracy(record: Record, test_data: Any) -> dict[str, Any]:

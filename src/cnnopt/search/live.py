@@ -13,7 +13,7 @@ from rich.table import Table
 
 from cnnopt.record import Record
 from cnnopt.search.results import baseline_index
-from cnnopt.search.select import front_indices
+from cnnopt.search.select import accuracy_difference, front_indices
 
 
 def front_table(records: list[Record], limit: int = 12) -> Table:
@@ -26,9 +26,12 @@ def front_table(records: list[Record], limit: int = 12) -> Table:
     for i in front_indices(records)[:limit]:
         r = records[i]
         speedup = delta = "-"
-        if base_record is not None:
-            speedup = f"{base_record.latency_ms_p50 / max(r.latency_ms_p50 or 1e-9, 1e-9):.1f}x"
+        if base_record is not None:  # '~': search-time timing, re-timed at the end
+            ratio = base_record.latency_ms_p50 / max(r.latency_ms_p50 or 1e-9, 1e-9)
+            speedup = f"~{ratio:.1f}x"
             delta = f"{((r.accuracy or 0) - (base_record.accuracy or 0)) * 100:+.1f} pt"
+            diff = accuracy_difference(r, base_record) if r is not base_record else None
+            delta += " (noise)" if diff is not None and not diff.significant else ""
         table.add_row(
             str(r.extra.get("trial", "")),
             r.name,

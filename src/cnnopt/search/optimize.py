@@ -41,7 +41,7 @@ from cnnopt.search.evaluate_candidate import (
 from cnnopt.search.finish import finish
 from cnnopt.search.isolated import IsolatedRunner, LocalRunner
 from cnnopt.search.live import SearchDisplay
-from cnnopt.search.results import build_results, summary_line, write_results
+from cnnopt.search.results import build_results, chance_line, summary_line, write_results
 from cnnopt.search.robustness import RobustnessSettings, settings_dict
 from cnnopt.search.select import Constraints
 from cnnopt.search.space import SearchSpace
@@ -67,6 +67,11 @@ class Result:
     def budget_line(self) -> str:
         """One line on the time budget: used, overshoot, what was cut short ('' if nothing)."""
         return budget_line(self.results)
+
+    @property
+    def warning(self) -> str:
+        """A baseline at chance level, in one line ('' if it learned): see chance_line."""
+        return chance_line(self.results)
 
 
 def optimize(
@@ -162,6 +167,7 @@ def optimize(
             "model": model_name,
             "dataset": getattr(val_data, "name", ""),
             "input_shape": list(val_data.input_shape),
+            "chance_accuracy": chance_accuracy(val_data),
             "image_size": getattr(val_data, "extra", {}).get("image_size"),
             "target": dataclasses.asdict(target),
             "budget": dataclasses.asdict(budget),
@@ -210,6 +216,14 @@ def optimize(
             )  # fmt: skip
         finally:
             runner.close()
+
+
+def chance_accuracy(data: Any) -> float | None:
+    """Accuracy of always answering the commonest class of `data` (None without labels)."""
+    labels = getattr(data, "labels", None)
+    if labels is None or len(labels) == 0:
+        return None
+    return float(torch.bincount(labels.long()).max()) / len(labels)
 
 
 def _resumable(out_dir: Path) -> bool:

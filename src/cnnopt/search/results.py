@@ -142,7 +142,9 @@ def accuracy_text(record: Record, base: Record) -> str:
     """'-0.3 pt (-1.2 to +0.6, 397 images)': the paired difference from the baseline."""
     from cnnopt.search.select import accuracy_difference
 
-    delta = ((record.accuracy or 0.0) - (base.accuracy or 0.0)) * 100
+    if record.accuracy is None or base.accuracy is None:
+        return "accuracy not measured"
+    delta = (record.accuracy - base.accuracy) * 100
     diff = accuracy_difference(record, base)
     if diff is None:
         return f"{delta:+.1f} pt"
@@ -150,4 +152,23 @@ def accuracy_text(record: Record, base: Record) -> str:
     return (
         f"{delta:+.1f} pt ({diff.low * 100:+.1f} to {diff.high * 100:+.1f}, "
         f"{diff.images} images{noise})"
+    )
+
+
+def chance_line(results: dict[str, Any]) -> str:
+    """A warning when the baseline is no better than always answering the commonest class
+    (its accuracy interval reaches that rate): it did not learn, so every accuracy in the
+    run is noise around chance and the recommendation says nothing. '' otherwise."""
+    chance = results.get("chance_accuracy")
+    base_index = results.get("baseline")
+    if chance is None or base_index is None:
+        return ""
+    base = Record.from_dict(results["records"][base_index])
+    if base.accuracy is None or not base.accuracy_ci or base.accuracy_ci[0] > chance:
+        return ""
+    return (
+        f"warning: the baseline's validation accuracy ({base.accuracy:.1%}) is at chance level "
+        f"({chance:.1%}, always answering the commonest class): it did not learn, so these "
+        "accuracies are noise; give the run more time (--time-budget) or pass a trained "
+        "model (cnnopt train)"
     )
