@@ -98,3 +98,15 @@ def test_a_baseline_at_chance_level_is_said_in_one_line() -> None:
         assert bool(line) is warned, line
         if warned:
             assert "chance level (10.0%" in line and "--time-budget" in line
+
+
+def test_no_real_speed_is_traded_for_a_noise_level_gain_between_candidates() -> None:
+    """A is 0.8 pt more accurate than B on 120 images (1 image: noise) but B is certainly
+    20% faster: the knee's rate alone (0.8 pt > log2 1.2) would take A."""
+    base = _record("baseline", 60, 1.0)
+    a = _record("a", 97, 0.5, _speed(2.0, 1.9, 2.1, 2.0))
+    b = _record("b", 96, 0.42, _speed(2.4, 2.3, 2.5, 2.4))
+    records = [base, a, b]
+    assert recommend(records, 0)["index"] == 2
+    c = _record("c", 80, 0.42, _speed(2.4, 2.3, 2.5, 2.4))  # faster, but 14 pt worse: real
+    assert recommend([base, a, c], 0)["index"] == 1

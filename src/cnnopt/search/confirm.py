@@ -44,7 +44,10 @@ def confirm_one(evaluator: Any, base: Record, record: Record, pairs: int = 8) ->
     baseline = evaluator.build(spec_of(base)).predictor
     candidate = evaluator.build(spec_of(record)).predictor
     speed = interleaved_speedup(baseline.predict, candidate.predict, evaluator.example, pairs=pairs)
-    return annotate(speed.to_dict(), search_ratio(base, record))
+    found = annotate(speed.to_dict(), search_ratio(base, record))
+    if base.latency_ms_p50:  # on the search's scale, for the front (select.effective_latency)
+        found["latency_ms"] = base.latency_ms_p50 / speed.ratio
+    return found
 
 
 def annotate(confirmed: dict[str, Any], searched: float | None) -> dict[str, Any]:

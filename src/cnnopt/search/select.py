@@ -58,7 +58,16 @@ class Constraints:
 
 
 def objective_points(records: list[Record]) -> list[tuple[float, float]]:
-    return [(r.accuracy or 0.0, r.latency_ms_p50 or float("inf")) for r in records]
+    return [(r.accuracy or 0.0, effective_latency(r)) for r in records]
+
+
+def effective_latency(record: Record) -> float:
+    """The latency the front is drawn with: the re-timed one (the baseline's search-time
+    latency over the re-timed speed-up, so it sits on the same scale) where there is one."""
+    confirmed = record.extra.get("speedup")
+    if isinstance(confirmed, dict) and confirmed.get("latency_ms"):
+        return float(confirmed["latency_ms"])
+    return record.latency_ms_p50 or float("inf")
 
 
 def ok_records(records: list[Record]) -> list[int]:
@@ -88,8 +97,9 @@ def accuracy_difference(record: Record, base: Record) -> PairedDifference | None
 
 def speedup(record: Record, base: Record) -> tuple[float | None, bool]:
     """(baseline latency / record latency, whether that is certain). Certain: an interleaved
-    re-timing whose interval excludes 1x, or the baseline itself; a re-timing that failed is
-    uncertain; without one, the search-time ratio is taken at face value."""
+    re-timing whose interval excludes 1x, or the baseline itself. A search-time ratio alone
+    is not (it compares two moments of the machine), except in records from before the
+    search timed in blocks (no `timing`), which are taken at face value."""
     if record is base:
         return 1.0, True
     confirmed = record.extra.get("speedup")
@@ -99,7 +109,7 @@ def speedup(record: Record, base: Record) -> tuple[float | None, bool]:
         return float(confirmed["ratio"]), bool(confirmed.get("certain"))
     if not base.latency_ms_p50 or not record.latency_ms_p50:
         return None, False
-    return base.latency_ms_p50 / record.latency_ms_p50, True
+    return base.latency_ms_p50 / record.latency_ms_p50, record.timing is None
 
 
 def measurably_slower(record: Record, base: Record) -> bool:
@@ -148,11 +158,43 @@ def recommend(
     front = set(front_indices(records)) | {baseline_index}
     choices = [i for i in usable if i in front]
     best = max(choices, key=lambda i: (*credited_score(records[i], base), i == baseline_index))
+    best = _faster_tie(records, choices, best, base)
     return {
         "index": best,
         "method": "knee",
         "reason": KNEE_METHOD + noise_note(base),
     }
+
+
+def _faster_tie(records: list[Record], choices: list[int], best: int, base: Record) -> int:
+    """Move to a candidate that is certainly faster than `best` and not measurably less
+    accurate than it (image by image): the knee's exchange rate must not buy real speed
+    back with a noise-level accuracy difference between two candidates."""
+    moved = True
+    while moved:
+        moved = False
+        for i in choices:
+            if i != best and _certainly_faster(records[i], records[best], base):
+                diff = accuracy_difference(records[i], records[best])
+                if diff is not None and not (diff.significant and diff.difference < 0):
+                    best, moved = i, True
+                    break
+    return best
+
+
+def _certainly_faster(a: Record, b: Record, base: Record) -> bool:
+    """a's re-timed speed-up interval lies wholly above b's (the baseline's is exactly 1x)."""
+
+    def interval(r: Record) -> tuple[float, float] | None:
+        if r is base:
+            return (1.0, 1.0)
+        confirmed = r.extra.get("speedup")
+        if isinstance(confirmed, dict) and "low" in confirmed:
+            return (float(confirmed["low"]), float(confirmed["high"]))
+        return None
+
+    ia, ib = interval(a), interval(b)
+    return ia is not None and ib is not None and ia[0] > ib[1]
 
 
 def _plain_knee(records: list[Record]) -> dict[str, Any]:
