@@ -16,6 +16,7 @@ _EXPORTS = {
     "create_model": "cnnopt.models",
     "list_models": "cnnopt.models",
     "register_model": "cnnopt.models",
+    "load_model": "cnnopt.serialize",
     "load_dataset": "cnnopt.data",
     "list_datasets": "cnnopt.data",
     "TensorData": "cnnopt.data",

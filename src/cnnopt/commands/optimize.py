@@ -163,21 +163,14 @@ def _defaults() -> tuple[str, str]:
 
 
 def load_model(spec: str, data: Any, width: float) -> tuple[Any, str, bool]:
-    """(model, name, needs_training). A checkpoint directory is trained; a zoo name or
-    file.py:factory is not, so the baseline is trained first."""
-    from pathlib import Path
-
+    """(model, name, needs_training). A checkpoint or weights file is trained already; a zoo
+    name or file.py:factory is a fresh architecture, so the baseline is trained first."""
     from cnnopt.commands._model_arg import load_model_arg, model_label
+    from cnnopt.serialize import source_kind
 
-    if Path(spec).exists() and not spec.endswith(".py") and ":" not in Path(spec).name:
-        model = load_model_arg(spec, data.num_classes, data.input_shape[0])
-        return model, model_label(spec), False
-    from cnnopt.models import resolve_model
-
-    model = resolve_model(
-        spec, num_classes=data.num_classes, in_channels=data.input_shape[0], width=width
-    )
-    return model, model_label(spec).split(":")[-1], True
+    model = load_model_arg(spec, data.num_classes, data.input_shape[0], width=width)
+    fresh = source_kind(spec) in ("zoo", "file")
+    return model, model_label(spec).split(":")[-1] if fresh else model_label(spec), fresh
 
 
 def run(args: argparse.Namespace) -> int:
