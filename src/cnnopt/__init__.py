@@ -21,9 +21,9 @@ _EXPORTS = {
     "list_datasets": "cnnopt.data",
     "TensorData": "cnnopt.data",
     "benchmark": "cnnopt.bench",
-    "train": "cnnopt.train",  # a callable module: cnnopt.train(...) trains
-    "TrainConfig": "cnnopt.train",
-    "evaluate": "cnnopt.evaluate",  # a callable module too
+    "train": "cnnopt.training",
+    "TrainConfig": "cnnopt.training",
+    "evaluate": "cnnopt.evaluation",
     "apply": "cnnopt.transforms",
     "Context": "cnnopt.transforms",
     "Recipe": "cnnopt.recipe",
@@ -41,8 +41,6 @@ __all__ = ["__version__", *sorted(_EXPORTS)]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("train", "evaluate"):
-        return importlib.import_module(f"cnnopt.{name}")
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'cnnopt' has no attribute {name!r}")

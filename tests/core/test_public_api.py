@@ -3,6 +3,9 @@ trained, evaluated and benchmarked through the top-level API alone."""
 
 from __future__ import annotations
 
+import importlib
+import inspect
+
 from torch import nn
 
 import cnnopt
@@ -31,3 +34,13 @@ def test_public_names_resolve():
     for name in cnnopt.__all__:
         assert getattr(cnnopt, name) is not None
     assert callable(cnnopt.train) and callable(cnnopt.evaluate) and callable(cnnopt.optimize)
+
+
+def test_train_and_evaluate_are_plain_functions_with_real_signatures():
+    """help() and IDEs show the arguments, not a callable module's (*args, **kwargs)."""
+    for function, first in ((cnnopt.train, "model"), (cnnopt.evaluate, "model_or_predictor")):
+        assert inspect.isfunction(function)
+        assert next(iter(inspect.signature(function).parameters)) == first
+    importlib.import_module("cnnopt.training")  # importing them must not replace the function
+    importlib.import_module("cnnopt.evaluation")
+    assert inspect.isfunction(cnnopt.train) and inspect.isfunction(cnnopt.evaluate)

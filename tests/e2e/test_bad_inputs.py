@@ -190,7 +190,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(work: Path) -> None:
     state = json.loads((work / "run" / "state.json").read_text())
     assert state["step"] == 2 and len(state["history"]) == 1
 
-    from cnnopt.train.checkpoint import load_model
+    from cnnopt.serialize import load_model
 
     restored = load_model(work / "run", which="last")
     assert all(torch.isfinite(p).all() for p in restored.state_dict().values())

@@ -52,7 +52,7 @@ def test_planned_epochs_fit_the_time_and_never_exceed_the_recipe(
 def test_probe_measures_a_positive_training_rate() -> None:
     from torch import nn
 
-    from cnnopt.train import TrainConfig
+    from cnnopt.training import TrainConfig
 
     model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(144, 3))
     before = {k: v.clone() for k, v in model.state_dict().items()}

@@ -203,7 +203,7 @@ def lower_to_target(
     model: nn.Module, recipe: Any, ctx: Any, example: torch.Tensor, out: Path, val: Any
 ) -> dict[str, Any]:
     """The recipe's lowering: quantize, export into `out`, measure through the runtime."""
-    from cnnopt.evaluate import evaluate
+    from cnnopt.evaluation import evaluate
     from cnnopt.lowering import lower
 
     target = recipe.target

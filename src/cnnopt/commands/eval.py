@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cnnopt.bench.table import eval_renderable, print_renderable
-    from cnnopt.evaluate import evaluate
+    from cnnopt.evaluation import evaluate
 
     check_output_file(args.out)
     data = load_split(args, args.split, args.model).take(args.limit)

@@ -237,7 +237,7 @@ def _measure(
 def _accuracy(
     path: Path, example: Any, val: Any, args: Any, precision: str = "fp32", output: Any = None
 ) -> float:
-    from cnnopt.evaluate import evaluate
+    from cnnopt.evaluation import evaluate
     from cnnopt.outputs import output_spec
     from cnnopt.runtimes.base import build_predictor
 

@@ -154,7 +154,7 @@ def _train_and_report(
     """Train (checkpointing into `out` as it goes), then test once and write metrics.json."""
     import torch
 
-    from cnnopt.train import evaluate_accuracy, train
+    from cnnopt.training import evaluate_accuracy, train
 
     adversarial = None
     if adv_options is not None:
