@@ -32,6 +32,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,8 @@ from cnnopt.fileio import write_text
 from cnnopt.lowering import LoweringTarget, RecipeData, data_from_dict
 from cnnopt.serialize import load_directory, save_model
 from cnnopt.terminal import make_console
-from cnnopt.transforms.base import Context, TransformConfig, apply, config_class
+from cnnopt.transforms.base import Context, TransformConfig, config_class
+from cnnopt.transforms.base import apply as apply_transform
 
 TOP_LEVEL_KEYS = ("steps", "model", "dataset", "name", "description")
 SECTIONS = ("target", "data")  # mappings, parsed by cnnopt.lowering
@@ -185,15 +187,42 @@ def _parse_step(number: int, step: Any) -> TransformConfig:
         raise CnnoptError(f"recipe step {number}: {exc.message}", exc.hint) from None
 
 
+RecipeSource = Recipe | Sequence[TransformConfig | Mapping[str, Any] | str] | str | os.PathLike
+"""What `apply_recipe` and `apply` take as a recipe: a Recipe, a list of steps (configs,
+mappings like {"transform": "prune", "ratio": 0.5}, or bare names like "fuse"), a YAML file
+path, or YAML text."""
+
+
+def as_recipe(source: RecipeSource) -> Recipe:
+    """A Recipe from any `RecipeSource`, with the same step-numbered errors as a YAML file."""
+    if isinstance(source, Recipe):
+        return source
+    if isinstance(source, str | os.PathLike):
+        return Recipe.from_yaml(source)
+    if isinstance(source, Sequence):
+        steps = [
+            step if isinstance(step, TransformConfig) else _parse_step(number, step)
+            for number, step in enumerate(source, start=1)
+        ]
+        return Recipe(steps=steps)
+    raise CnnoptError(
+        f"a recipe must be a Recipe, a list of steps, a YAML path or YAML text, not "
+        f"{type(source).__name__}",
+        "e.g. [PruneConfig(ratio=0.5), FuseConfig()] or 'steps: [{transform: fuse}]'",
+    )
+
+
 def apply_recipe(
-    model: nn.Module, recipe: Recipe, ctx: Context | None = None, progress: bool = True
+    model: nn.Module, recipe: RecipeSource, ctx: Context | None = None, progress: bool = True
 ) -> nn.Module:
-    """Apply every step to a copy of `model`; the caller's model stays untouched.
+    """Apply every step to a copy of `model` and return the copy; the caller's model stays
+    untouched (so it can be the teacher, the baseline, or the start of another recipe).
 
     The untouched original is the distillation teacher unless the context names one, so
     `distill` (and fine-tuning inside prune/low-rank/rewrite) learns from the model the recipe
-    started from.
+    started from. `recipe` is any `RecipeSource`.
     """
+    recipe = as_recipe(recipe)
     ctx = ctx or Context()
     work = copy.deepcopy(model)
     teacher = ctx.teacher
@@ -203,12 +232,26 @@ def apply_recipe(
     for number, step in _steps_with_progress(recipe, progress and ctx.progress):
         torch.manual_seed(ctx.seed)  # as the search does per step: a recipe replays exactly
         try:
-            work = apply(work, step, run_ctx)
+            work = apply_transform(work, step, run_ctx)
         except CnnoptError as exc:
             raise CnnoptError(
                 f"recipe step {number} ({step.name}): {exc.message}", exc.hint
             ) from None
     return work
+
+
+def apply(
+    model: nn.Module, what: TransformConfig | RecipeSource, ctx: Context | None = None
+) -> nn.Module:
+    """`cnnopt.apply`: one transform config, or a whole recipe (any `RecipeSource`).
+
+    One config runs like torchao's `quantize_`: the model may be modified in place, so use
+    the returned one (a pruned model is a new object). A recipe runs on a copy, as
+    `apply_recipe` does, and the given model is left untouched.
+    """
+    if isinstance(what, TransformConfig):
+        return apply_transform(model, what, ctx)
+    return apply_recipe(model, what, ctx)
 
 
 def _has_distill(recipe: Recipe) -> bool:

@@ -44,3 +44,22 @@ def test_train_and_evaluate_are_plain_functions_with_real_signatures():
     importlib.import_module("cnnopt.training")  # importing them must not replace the function
     importlib.import_module("cnnopt.evaluation")
     assert inspect.isfunction(cnnopt.train) and inspect.isfunction(cnnopt.evaluate)
+
+
+def test_every_registered_transform_config_is_a_top_level_name():
+    """Like torchao's configs beside quantize_: a new transform must be exported too."""
+    from cnnopt.transforms import config_class
+
+    for name in cnnopt.list_transforms():
+        config = config_class(name)
+        assert config.__name__ in cnnopt.__all__, f"cnnopt does not export {config.__name__}"
+        assert getattr(cnnopt, config.__name__) is config
+
+
+def test_the_nouns_and_registries_are_top_level():
+    for noun in ("Recipe", "Context", "TrainConfig", "LoweringTarget", "Target", "Constraints",
+                 "Budget", "SearchSpace", "RobustnessSettings", "AttackConfig"):  # fmt: skip
+        assert noun in cnnopt.__all__ and isinstance(getattr(cnnopt, noun), type), noun
+    assert {"eager", "onnxruntime", "openvino"} <= set(cnnopt.list_runtimes())
+    assert {"fuse", "prune", "quantize"} <= set(cnnopt.list_transforms())
+    assert set(cnnopt.__all__) <= set(dir(cnnopt))
