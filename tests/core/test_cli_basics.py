@@ -46,6 +46,10 @@ def test_help_does_not_import_torch():
         assert name in proc.stdout
 
 
+def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+
+
 def test_command_list_matches_the_command_modules():
     """COMMANDS (what `--help` lists without importing) names exactly the modules with a
     `register`, with the help line each registers."""
@@ -57,13 +61,17 @@ def test_command_list_matches_the_command_modules():
     }
     assert modules == set(COMMANDS)
     full = build_parser()
-    subparsers = next(a for a in full._actions if isinstance(a, argparse._SubParsersAction))
+    subparsers = _subparsers(full)
     helps = {choice.dest: choice.help for choice in subparsers._choices_actions}
     assert helps == COMMANDS
 
 
 def test_a_command_runs_with_only_its_own_module_loaded(capsys):
     """main() registers the command being run in full, the others as help-only stubs."""
+    parser = build_parser(load=["models"])
+    subparsers = _subparsers(parser)
+    assert len(subparsers.choices["train"]._actions) == 1  # a stub: --help only
+    assert len(subparsers.choices["models"]._actions) > 1
     assert main(["models", "resnet20", "--json"]) == 0
     assert "resnet20" in capsys.readouterr().out
     assert command_in(["--version"]) is None and command_in(["eval", "--model", "x"]) == "eval"
