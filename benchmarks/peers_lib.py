@@ -20,7 +20,7 @@ from cnnopt.data import TensorData, load_dataset
 from cnnopt.fileio import ensure_dir, write_json
 from cnnopt.recipe import Recipe, apply_recipe, save_applied
 from cnnopt.runtimes import export_onnx
-from cnnopt.train import load_model
+from cnnopt.serialize import load_model
 from cnnopt.transforms.base import Context, apply
 from cnnopt.transforms.fuse import FuseConfig
 from cnnopt.transforms.prune import PruneConfig

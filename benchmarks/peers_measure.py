@@ -21,10 +21,10 @@ from cnnopt.bench.latency import measure_latency
 from cnnopt.bench.machine import machine_info
 from cnnopt.data import TensorData
 from cnnopt.errors import CnnoptError
-from cnnopt.evaluate import evaluate
+from cnnopt.evaluation import evaluate
 from cnnopt.recipe import Recipe, load_applied
 from cnnopt.runtimes import build_predictor
-from cnnopt.train import load_model
+from cnnopt.serialize import load_model
 
 PEERS = "abcdef"  # the rows (g) must beat; "g-*" rows are cnnopt's recipe on each fast runtime
 

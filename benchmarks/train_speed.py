@@ -30,7 +30,7 @@ from cnnopt.data.loader import num_batches
 from cnnopt.defaults import DEFAULT_DATASET, DEFAULT_MODEL, default_train_config
 from cnnopt.fileio import write_json
 from cnnopt.models import create_model
-from cnnopt.train import TrainConfig, evaluate_accuracy, train
+from cnnopt.training import TrainConfig, evaluate_accuracy, train
 
 RESULTS = Path(__file__).parent / "results" / "train_speed.json"
 EVAL_RESERVE = 0.06  # share of the budget kept free for per-epoch bookkeeping and jitter

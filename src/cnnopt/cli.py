@@ -1,13 +1,14 @@
 """The `cnnopt` command. Thin on purpose: each sub-command lives in cnnopt/commands/<name>.py
 with `register(subparsers)`, and this file only finds them, parses and maps errors to exit codes.
+Only the module of the command being run is imported, so `cnnopt --help` starts without torch.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import pkgutil
 import sys
+from collections.abc import Collection, Sequence
 
 from cnnopt.errors import CnnoptError
 
@@ -19,28 +20,39 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"cnnopt: error: {message}; see '{self.prog} --help'\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    import cnnopt.commands as commands
+def build_parser(load: Collection[str] | None = None) -> argparse.ArgumentParser:
+    """The full parser, or (with `load`) one that imports only the named commands' modules.
+
+    Every command module imports torch or more (seconds), so `cnnopt --help` and `cnnopt
+    train ...` must not import all of them: the others get a stub parser with their one-line
+    help from cnnopt.commands.COMMANDS. load=None imports every command (tests, docs).
+    """
+    from cnnopt import __version__
+    from cnnopt.commands import COMMANDS
 
     parser = _Parser(
         prog="cnnopt",
         description="Make CNNs fast while keeping them accurate: train, optimize, measure, report.",
     )
-    from cnnopt import __version__
-
     parser.add_argument("--version", action="version", version=f"cnnopt {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"cnnopt.commands.{info.name}")
-        if hasattr(module, "register"):
-            module.register(sub)
+    for name, help_line in sorted(COMMANDS.items()):
+        if load is None or name in load:
+            importlib.import_module(f"cnnopt.commands.{name}").register(sub)
+        else:
+            sub.add_parser(name, help=help_line)
     return parser
 
 
+def command_in(argv: Sequence[str]) -> str | None:
+    """The sub-command `argv` runs: the first word that is not an option (cnnopt's own
+    options, --help and --version, take no value)."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(load=[command_in(argv) or ""])
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from cnnopt.train.config import TrainConfig
+from cnnopt.training.config import TrainConfig
 
 DEFAULT_MODEL = "fmnist_net"
 DEFAULT_DATASET = "fashion-mnist"

@@ -329,7 +329,7 @@ def build_artifact(
     """Re-apply `recipe` to the base `model` from scratch: the structure steps on the data the
     recipe names, then its target's lowering. With `out`, writes the float checkpoint
     (safetensors + state.json), recipe.yaml and the runtime's artifact there."""
-    from cnnopt.evaluate import evaluate
+    from cnnopt.evaluation import evaluate
     from cnnopt.fileio import ensure_dir
     from cnnopt.recipe import apply_recipe, save_applied
     from cnnopt.transforms import Context

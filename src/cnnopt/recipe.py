@@ -32,6 +32,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,10 +43,12 @@ from torch import nn
 
 from cnnopt.errors import CnnoptError
 from cnnopt.fieldtypes import first_problem
-from cnnopt.fileio import safe_join, write_text
+from cnnopt.fileio import write_text
 from cnnopt.lowering import LoweringTarget, RecipeData, data_from_dict
-from cnnopt.structure import check_record, describe_structure, rebuild_structure, verify_outputs
-from cnnopt.transforms.base import Context, TransformConfig, apply, config_class
+from cnnopt.serialize import load_directory, save_model
+from cnnopt.terminal import make_console
+from cnnopt.transforms.base import Context, TransformConfig, config_class
+from cnnopt.transforms.base import apply as apply_transform
 
 TOP_LEVEL_KEYS = ("steps", "model", "dataset", "name", "description")
 SECTIONS = ("target", "data")  # mappings, parsed by cnnopt.lowering
@@ -184,15 +187,42 @@ def _parse_step(number: int, step: Any) -> TransformConfig:
         raise CnnoptError(f"recipe step {number}: {exc.message}", exc.hint) from None
 
 
+RecipeSource = Recipe | Sequence[TransformConfig | Mapping[str, Any] | str] | str | os.PathLike
+"""What `apply_recipe` and `apply` take as a recipe: a Recipe, a list of steps (configs,
+mappings like {"transform": "prune", "ratio": 0.5}, or bare names like "fuse"), a YAML file
+path, or YAML text."""
+
+
+def as_recipe(source: RecipeSource) -> Recipe:
+    """A Recipe from any `RecipeSource`, with the same step-numbered errors as a YAML file."""
+    if isinstance(source, Recipe):
+        return source
+    if isinstance(source, str | os.PathLike):
+        return Recipe.from_yaml(source)
+    if isinstance(source, Sequence):
+        steps = [
+            step if isinstance(step, TransformConfig) else _parse_step(number, step)
+            for number, step in enumerate(source, start=1)
+        ]
+        return Recipe(steps=steps)
+    raise CnnoptError(
+        f"a recipe must be a Recipe, a list of steps, a YAML path or YAML text, not "
+        f"{type(source).__name__}",
+        "e.g. [PruneConfig(ratio=0.5), FuseConfig()] or 'steps: [{transform: fuse}]'",
+    )
+
+
 def apply_recipe(
-    model: nn.Module, recipe: Recipe, ctx: Context | None = None, progress: bool = True
+    model: nn.Module, recipe: RecipeSource, ctx: Context | None = None, progress: bool = True
 ) -> nn.Module:
-    """Apply every step to a copy of `model`; the caller's model stays untouched.
+    """Apply every step to a copy of `model` and return the copy; the caller's model stays
+    untouched (so it can be the teacher, the baseline, or the start of another recipe).
 
     The untouched original is the distillation teacher unless the context names one, so
     `distill` (and fine-tuning inside prune/low-rank/rewrite) learns from the model the recipe
-    started from.
+    started from. `recipe` is any `RecipeSource`.
     """
+    recipe = as_recipe(recipe)
     ctx = ctx or Context()
     work = copy.deepcopy(model)
     teacher = ctx.teacher
@@ -202,12 +232,26 @@ def apply_recipe(
     for number, step in _steps_with_progress(recipe, progress and ctx.progress):
         torch.manual_seed(ctx.seed)  # as the search does per step: a recipe replays exactly
         try:
-            work = apply(work, step, run_ctx)
+            work = apply_transform(work, step, run_ctx)
         except CnnoptError as exc:
             raise CnnoptError(
                 f"recipe step {number} ({step.name}): {exc.message}", exc.hint
             ) from None
     return work
+
+
+def apply(
+    model: nn.Module, what: TransformConfig | RecipeSource, ctx: Context | None = None
+) -> nn.Module:
+    """`cnnopt.apply`: one transform config, or a whole recipe (any `RecipeSource`).
+
+    One config runs like torchao's `quantize_`: the model may be modified in place, so use
+    the returned one (a pruned model is a new object). A recipe runs on a copy, as
+    `apply_recipe` does, and the given model is left untouched.
+    """
+    if isinstance(what, TransformConfig):
+        return apply_transform(model, what, ctx)
+    return apply_recipe(model, what, ctx)
 
 
 def _has_distill(recipe: Recipe) -> bool:
@@ -221,9 +265,9 @@ def _steps_with_progress(recipe: Recipe, progress: bool):
         return
     from rich.progress import Progress
 
-    from cnnopt.commands._common import console
-
-    with Progress(console=console, transient=True) as bar:
+    # The library's own console (stderr, log-friendly), never the CLI's: nothing below the
+    # command line imports it.
+    with Progress(console=make_console(), transient=True) as bar:
         task = bar.add_task("applying recipe", total=len(steps))
         for number, step in steps:
             bar.update(task, description=f"step {number}/{len(steps)}: {step.name}")
@@ -232,9 +276,8 @@ def _steps_with_progress(recipe: Recipe, progress: bool):
 
 
 # --- saving and reloading reshaped models -------------------------------------------------
-# A pruned/factorized model is its base architecture (the spec it was built from) resized and
-# with some layers swapped: cnnopt.structure records every module's class, attributes and
-# tensor shapes, so the base is rebuilt into exactly that shape and the weights load strictly.
+# The format (weights, state.json, the structure of a pruned/factorized model) and its loader
+# live in cnnopt.serialize; these keep the recipe-flavoured names.
 
 
 def save_applied(
@@ -247,56 +290,19 @@ def save_applied(
     """A checkpoint directory (safetensors + state.json) plus recipe.yaml, written atomically.
 
     With `example_input` (any batch size; only its shape is used) the model's outputs on a
-    seeded input of that shape are stored too, and `load_applied` proves the reload with them.
+    seeded input of that shape are stored too, and the reload proves itself with them.
     """
-    from cnnopt.train.checkpoint import save_checkpoint
-
-    base_spec = getattr(model, "cnnopt_spec", None) or getattr(model, "cnnopt_base_spec", None)
-    state = {
-        **(extra_state or {}),
-        "model_spec": getattr(model, "cnnopt_spec", None),
-        "base_spec": base_spec,
-        "structure": describe_structure(model),
-        "check": check_record(model, example_input),
-        "recipe": recipe.to_dict(),
-    }
-    out = save_checkpoint(directory, model, state=state)
-    recipe.save(Path(out) / "recipe.yaml")
-    return Path(out)
+    return save_model(directory, model, recipe, extra_state, example_input)
 
 
 def load_applied(
     directory: str | os.PathLike, base: nn.Module | None = None, which: str = "last"
 ) -> nn.Module:
-    """Rebuild a model written by `save_applied` (or `cnnopt apply`), in eval mode.
+    """Rebuild a model written by `save_applied` (or `cnnopt apply`), in eval mode: the same
+    as `cnnopt.load_model(directory, arch=base, which=which)`.
 
     The starting architecture comes from the saved spec, or from `base` (a freshly built
     instance of it, for models no spec describes); it is not modified. `which="best"` loads
     a training checkpoint's best-validation weights when it has them.
     """
-    from cnnopt.models import model_from_spec
-    from cnnopt.train.checkpoint import WEIGHTS, load_weights, read_state
-
-    state = read_state(directory)
-    base_spec = state.get("base_spec") or state.get("model_spec")
-    if base is not None:
-        model = copy.deepcopy(base)
-    elif isinstance(base_spec, dict):
-        model = model_from_spec(base_spec)
-    else:
-        raise CnnoptError(
-            f"{directory} does not say which architecture it started from",
-            "only models built from the zoo or a file.py:factory can be reloaded by path; "
-            "from Python pass load_applied(directory, base=fresh_model)",
-        )
-    model = rebuild_structure(model, state.get("structure") or {})
-    name = str(state.get("weights", WEIGHTS))
-    best = which == "best" and state.get("best_weights")
-    weights = safe_join(directory, str(best or name))  # never outside the directory
-    load_weights(weights, model, state.get("model_spec"))  # applied models have no steps
-    if not best:  # the stored outputs are those of the last weights
-        verify_outputs(model, state.get("check"), str(directory))
-    if state.get("model_spec") is None:
-        model.cnnopt_spec = None  # type: ignore[assignment]
-        model.cnnopt_base_spec = base_spec  # type: ignore[assignment]
-    return model.eval()
+    return load_directory(directory, base, which)

@@ -12,7 +12,7 @@ import cnnopt.data
 from cnnopt.cli import main
 from cnnopt.data.base import TensorData
 from cnnopt.models import create_model
-from cnnopt.train.checkpoint import save_checkpoint
+from cnnopt.serialize import save_checkpoint
 
 QUICK = ["--max-seconds", "0.02", "--min-runs", "2", "--warmup", "1", "--profile-top", "3"]
 

@@ -21,7 +21,7 @@ import peers_measure  # noqa: E402
 from cnnopt.data import load_dataset  # noqa: E402
 from cnnopt.models import create_model  # noqa: E402
 from cnnopt.recipe import Recipe  # noqa: E402
-from cnnopt.train import TrainConfig, train  # noqa: E402
+from cnnopt.training import TrainConfig, train  # noqa: E402
 
 ROWS = {"a", "b", "c", "d", "e", "f", "g-onnxruntime", "g-openvino"}
 

@@ -112,7 +112,7 @@ def ckpt_without_state(work: Path, ckpt: Path) -> None:
 def ckpt_other_weights(work: Path, ckpt: Path) -> None:
     """best.safetensors replaced by weights of another architecture (a copy from another run)."""
     from cnnopt.models import create_model
-    from cnnopt.train.checkpoint import save_weights
+    from cnnopt.serialize import save_weights
 
     target = copy_checkpoint(work, ckpt)
     step = json.loads((target / "state.json").read_text())["step"]
@@ -146,7 +146,7 @@ def pickled_module(work: Path, ckpt: Path) -> None:
 
 
 def pickled_state_dict(work: Path, ckpt: Path) -> None:
-    from cnnopt.train.checkpoint import load_model
+    from cnnopt.serialize import load_model
 
     torch.save({"state_dict": load_model(ckpt).state_dict()}, work / "weights.pth")
 

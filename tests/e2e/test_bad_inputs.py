@@ -190,7 +190,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(work: Path) -> None:
     state = json.loads((work / "run" / "state.json").read_text())
     assert state["step"] == 2 and len(state["history"]) == 1
 
-    from cnnopt.train.checkpoint import load_model
+    from cnnopt.serialize import load_model
 
     restored = load_model(work / "run", which="last")
     assert all(torch.isfinite(p).all() for p in restored.state_dict().values())
@@ -275,10 +275,11 @@ def test_every_torch_load_in_the_source_is_weights_only() -> None:
                 and func.value.id == "torch"
             ):
                 flag = next((k.value for k in node.keywords if k.arg == "weights_only"), None)
-                calls.append((path.name, ast.unparse(flag) if flag is not None else "missing"))
+                where = path.relative_to(src).as_posix()
+                calls.append((where, ast.unparse(flag) if flag is not None else "missing"))
     assert calls, "the scan found no torch.load at all"
     for name, flag in calls:
-        allowed = flag == "True" or (name == "_model_arg.py" and flag == "weights_only")
+        allowed = flag == "True" or (name == "serialize/loader.py" and flag == "weights_only")
         assert allowed, f"{name}: torch.load(..., weights_only={flag})"
 
 

@@ -10,12 +10,12 @@ import torch
 import user_archs
 
 from cnnopt.data import load_dataset
-from cnnopt.evaluate import evaluate
+from cnnopt.evaluation import evaluate
 from cnnopt.outputs import OutputSpec, output_spec, select_output, set_output
 from cnnopt.runtimes.base import build_predictor
 from cnnopt.runtimes.export import export_artifacts
 from cnnopt.runtimes.parity import check_parity, parity_inputs
-from cnnopt.train import TrainConfig, train
+from cnnopt.training import TrainConfig, train
 
 MULTI = ("tuple_output", "dict_output")
 ONNX_NAMES = {"tuple_output": ["output_0", "output_1"], "dict_output": ["logits", "aux"]}
@@ -163,7 +163,7 @@ def test_a_checkpoint_remembers_the_choice_and_keeps_its_keys(saver, tmp_path) -
 
     from cnnopt.models import resolve_model
     from cnnopt.recipe import Recipe, save_applied
-    from cnnopt.train.checkpoint import load_model, save_checkpoint
+    from cnnopt.serialize import load_model, save_checkpoint
 
     factory = f"{Path(user_archs.__file__)}:dict_output"
     model = set_output(resolve_model(factory, num_classes=10, in_channels=1), "aux").eval()

@@ -52,7 +52,7 @@ def test_planned_epochs_fit_the_time_and_never_exceed_the_recipe(
 def test_probe_measures_a_positive_training_rate() -> None:
     from torch import nn
 
-    from cnnopt.train import TrainConfig
+    from cnnopt.training import TrainConfig
 
     model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(144, 3))
     before = {k: v.clone() for k, v in model.state_dict().items()}
@@ -72,3 +72,34 @@ def test_budget_split_and_validation() -> None:
         Budget(finetune_epochs=0).validate()
     with pytest.raises(CnnoptError, match="baseline_share"):
         Budget(baseline_share=1.5).validate()
+
+
+def test_python_and_cli_defaults_are_the_same_run() -> None:
+    """`cnnopt optimize` with no flags and `cnnopt.optimize(...)` with no budget/space/target
+    run the same search: the command's defaults are read from the same classes."""
+    import inspect
+
+    import cnnopt
+    from cnnopt.cli import build_parser
+
+    args = build_parser().parse_args(["optimize"])
+    budget, space = cnnopt.Budget(), cnnopt.SearchSpace()
+    robust, target = cnnopt.RobustnessSettings(), cnnopt.Target()
+    assert (budget.trials, budget.time_budget_s) == (40, 480.0)  # the demo's, said in the README
+    assert (args.trials, args.time_budget) == (budget.trials, budget.time_budget_s)
+    assert args.finetune_epochs == budget.finetune_epochs
+    assert args.finetune_images == budget.finetune_images
+    assert args.baseline_epochs == budget.baseline_epochs
+    assert (args.workers, args.candidate_timeout) == (budget.workers, budget.candidate_timeout_s)
+    assert tuple(args.prune_ratios) == space.prune_ratios
+    assert tuple(args.precision) == space.precisions and args.runtime == ("auto",)
+    assert (args.batch_size, args.threads, args.device) == (
+        target.batch_size, target.threads, target.device,
+    )  # fmt: skip
+    assert (args.robustness, args.robust_eps, args.robust_samples) == (
+        robust.enabled, robust.eps, robust.samples,
+    )  # fmt: skip
+    python = inspect.signature(cnnopt.optimize).parameters
+    for flag, keyword in (("sampler", "sampler"), ("seed", "seed"), ("out", "out"),
+                          ("isolate", "isolate"), ("resume", "resume")):  # fmt: skip
+        assert getattr(args, flag) == python[keyword].default, flag

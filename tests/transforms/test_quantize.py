@@ -120,7 +120,7 @@ def test_qat_trains_and_exports_qdq(trained, net, ctx) -> None:
     assert {"QuantizeLinear", "DequantizeLinear"} <= op_types(predictor.artifact_path)
     assert "BatchNormalization" not in op_types(predictor.artifact_path)  # folded after QAT
     assert check_parity(quantized, predictor, x)["top1_agreement"] >= 0.97
-    from cnnopt.evaluate import evaluate
+    from cnnopt.evaluation import evaluate
 
     float_acc = evaluate(trained[0], trained[2]).accuracy
     assert evaluate(predictor, trained[2]).accuracy >= float_acc - 0.03
@@ -165,7 +165,7 @@ def test_mixed_precision_respects_the_budget(trained, ctx) -> None:
     assert result.sensitivity[result.excluded[0]] == max(result.sensitivity.values())
     assert any("mixed" in note for note in ctx.notes)
     predictor = build_predictor("onnxruntime", quantized, val_inputs(trained, 1))
-    from cnnopt.evaluate import evaluate
+    from cnnopt.evaluation import evaluate
 
     measured = evaluate(predictor, trained[2].take(300, seed=0)).accuracy
     assert measured == pytest.approx(result.final_accuracy)

@@ -126,3 +126,38 @@ def test_cli_apply_and_prune_save_reloadable_models(tmp_path, capsys) -> None:
         == 2
     )
     assert "does not exist" in capsys.readouterr().err
+
+
+RECIPE_TEXT = "steps:\n  - fuse\n  - {transform: prune, ratio: 0.5}\n"
+SOURCES = {
+    "recipe": lambda path: Recipe([FuseConfig(), PruneConfig(ratio=0.5)]),
+    "list of configs": lambda path: [FuseConfig(), PruneConfig(ratio=0.5)],
+    "list of names and mappings": lambda path: ["fuse", {"transform": "prune", "ratio": 0.5}],
+    "yaml path": lambda path: path,
+    "yaml path as text": lambda path: str(path),
+    "yaml text": lambda path: RECIPE_TEXT,
+}
+
+
+@pytest.mark.parametrize("kind", SOURCES)
+def test_apply_recipe_and_apply_take_every_recipe_source(kind: str, tmp_path) -> None:
+    """A Recipe, a list of steps, a YAML path or YAML text: the same result, and the given
+    model is copied, never modified."""
+    import cnnopt
+
+    path = tmp_path / "r.yaml"
+    path.write_text(RECIPE_TEXT)
+    model = small_cnn().eval()
+    before = copy.deepcopy(model.state_dict())
+    ctx = Context(example_input=torch.randn(1, 3, 16, 16), progress=False)
+    for run in (apply_recipe, cnnopt.apply):
+        out = run(model, SOURCES[kind](path), ctx)
+        assert out is not model and out[3].out_channels < model[3].out_channels
+        assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_a_recipe_of_the_wrong_type_says_what_is_accepted() -> None:
+    with pytest.raises(CnnoptError, match="list of steps, a YAML path or YAML text"):
+        apply_recipe(small_cnn(), PruneConfig(ratio=0.5))  # one config goes to cnnopt.apply
+    with pytest.raises(CnnoptError, match=r"recipe step 2: prune ratio"):
+        apply_recipe(small_cnn(), ["fuse", {"transform": "prune", "ratio": 1.5}])

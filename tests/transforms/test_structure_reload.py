@@ -174,8 +174,8 @@ def test_a_pruned_model_trained_further_reloads_from_its_training_checkpoint(tmp
     """train(pruned, checkpoint_dir=...) writes a checkpoint that load_model rebuilds."""
     from transform_helpers import synthetic_data
 
-    from cnnopt.train import TrainConfig, train
-    from cnnopt.train.checkpoint import load_model
+    from cnnopt.serialize import load_model
+    from cnnopt.training import TrainConfig, train
 
     x = torch.randn(2, 3, 16, 16)
     pruned = _restructure(create_model("resnet20", in_channels=3), STEPS["prune"], x)

@@ -9,7 +9,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from cnnopt.bench.benchmark import BenchResult
-    from cnnopt.evaluate import EvalResult
+    from cnnopt.evaluation import EvalResult
 
 
 def human_count(value: float | None, unit: str = "") -> str:

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from cnnopt.commands import COMMANDS
 from cnnopt.commands._common import (
     add_json_flag,
     add_output_argument,
@@ -37,7 +38,7 @@ CALIBRATION_SAMPLES = 512  # enough images to rank channels or calibrate ranges,
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "apply",
-        help="apply an optimization recipe (YAML) to a model and save the result",
+        help=COMMANDS["apply"],
         description="Apply the steps of a recipe (fuse, prune, lowrank, sparsify, rewrite, "
         "distill, ...) in order, fine-tuning where the recipe says, and save weights, recipe "
         "and before/after metrics atomically.",
@@ -203,7 +204,7 @@ def lower_to_target(
     model: nn.Module, recipe: Any, ctx: Any, example: torch.Tensor, out: Path, val: Any
 ) -> dict[str, Any]:
     """The recipe's lowering: quantize, export into `out`, measure through the runtime."""
-    from cnnopt.evaluate import evaluate
+    from cnnopt.evaluation import evaluate
     from cnnopt.lowering import lower
 
     target = recipe.target

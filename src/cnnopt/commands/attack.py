@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from cnnopt.commands import COMMANDS
 from cnnopt.commands._common import (
     add_json_flag,
     console,
@@ -48,7 +49,7 @@ def attack_list(text: str) -> list[str]:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "attack",
-        help="clean vs adversarial (FGSM/PGD) accuracy of a model",
+        help=COMMANDS["attack"],
         description="Attack a model with FGSM and/or PGD (L-infinity, eps in pixel units on "
         "0..1 images) through its own gradients and report accuracy on clean and attacked "
         "images of a seeded subset.",

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from cnnopt.commands import COMMANDS
 from cnnopt.commands._common import (
     RUNTIME_CRASH_HINT,
     add_json_flag,
@@ -60,7 +61,7 @@ def check_output_file(path: str | None) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "bench",
-        help="measure latency, throughput, MACs, params, size and memory of a model",
+        help=COMMANDS["bench"],
         description="Time a model on random input at each batch size (warm-up, then repeated "
         "runs for --max-seconds) and count its parameters, MACs and serialized size.",
     )

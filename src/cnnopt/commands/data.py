@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from cnnopt.commands import COMMANDS
 from cnnopt.commands._common import add_json_flag, print_json
 from cnnopt.commands._data_arg import add_image_size_argument
 
@@ -15,7 +16,7 @@ from cnnopt.commands._data_arg import add_image_size_argument
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "data",
-        help="list, fetch and describe datasets",
+        help=COMMANDS["data"],
         description="Datasets are looked for in --data-dir, $CNNOPT_DATA, ~/.cache/cnnopt and "
         "/usr/share/datasets, and downloaded (checksum-verified) only when missing.",
     )

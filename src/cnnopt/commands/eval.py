@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from cnnopt.commands import COMMANDS
 from cnnopt.commands._common import add_json_flag, positive_int, print_json, use_output_argument
 from cnnopt.commands._data_arg import add_data_arguments, load_split
 from cnnopt.commands._model_arg import add_model_argument, load_model_from_args, model_label
@@ -15,7 +16,7 @@ from cnnopt.models.fit import check_fits_data
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "eval",
-        help="accuracy, top-5, per-class precision/recall/F1 and confusion matrix of a model",
+        help=COMMANDS["eval"],
         description="Evaluate a model on a dataset split. Reported on the test split by "
         "default; choose models and settings on --split val.",
     )
@@ -43,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cnnopt.bench.table import eval_renderable, print_renderable
-    from cnnopt.evaluate import evaluate
+    from cnnopt.evaluation import evaluate
 
     check_output_file(args.out)
     data = load_split(args, args.split, args.model).take(args.limit)

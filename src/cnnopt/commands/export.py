@@ -6,6 +6,7 @@ import argparse
 
 from rich.console import Console
 
+from cnnopt.commands import COMMANDS
 from cnnopt.commands._common import (
     RUNTIME_CRASH_HINT,
     add_json_flag,
@@ -27,7 +28,7 @@ from cnnopt.errors import CnnoptError
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export",
-        help="export a model to ONNX, OpenVINO IR or safetensors (with a parity check)",
+        help=COMMANDS["export"],
         description="Write model.onnx (dynamic batch) or model.xml/.bin, plus "
         "weights.safetensors and recipe.yaml, then run the artifact in its runtime and compare "
         "it with the PyTorch model (max abs diff, top-1 agreement).",

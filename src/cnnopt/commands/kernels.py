@@ -14,6 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from cnnopt.commands import COMMANDS
 from cnnopt.commands._common import add_json_flag, console, positive_int, print_json
 from cnnopt.errors import CnnoptError
 from cnnopt.fileio import check_output_location, ensure_dir, undo_on_failure, write_json
@@ -26,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     parser = sub.add_parser(
         "kernels",
-        help="time the NumPy conv algorithms (naive, im2col, Winograd F2/F4, FFT) per layer",
+        help=COMMANDS["kernels"],
         description="Complexity (MACs, memory) and measured time of each NumPy convolution "
         "algorithm on the conv layers of a network, against PyTorch and the machine's "
         "matrix-multiply peak. Naive-loop times are measured on a shrunken layer and scaled by "

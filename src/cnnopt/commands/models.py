@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from cnnopt.commands import COMMANDS
 from cnnopt.commands._common import add_json_flag, console, input_shape, positive_int, print_json
 from cnnopt.errors import CnnoptError
 
@@ -16,7 +17,7 @@ from cnnopt.errors import CnnoptError
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "models",
-        help="list the built-in models with parameters and MACs",
+        help=COMMANDS["models"],
         description="List registered models with parameter count and forward MACs at an input "
         "size. Use a model name with --model in other commands, or bring your own as "
         "path/to/file.py:factory.",

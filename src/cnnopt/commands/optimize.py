@@ -2,7 +2,9 @@
 
 With no arguments it runs the demo: the default model on the default dataset, a baseline
 trained first, and an 8-minute budget, so it ends within ten minutes on two cores. Where the
-default dataset is missing it says so and runs on the bundled digits set.
+default dataset is missing it says so and runs on the bundled digits set. Every search
+default comes from the classes `cnnopt.optimize` takes (Budget, SearchSpace, Target,
+RobustnessSettings), so the command and the Python call run the same search.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from cnnopt.commands import COMMANDS
 from cnnopt.commands._common import (
     add_json_flag,
     add_output_argument,
@@ -18,14 +21,10 @@ from cnnopt.commands._common import (
     print_json,
 )
 from cnnopt.commands._data_arg import add_data_arguments, image_size_for
+from cnnopt.search import Budget, RobustnessSettings, SearchSpace, Target
 
 # The demo's fallback when the default dataset is neither installed nor downloadable.
 FALLBACK_DATASET = "digits"
-DEFAULT_TRIALS = 40  # an upper bound: the default --time-budget usually ends the search
-# 8 minutes for the whole run, finishing stage (test accuracy, attacks, export) included: start-up
-# and loading the data come on top, and the demo must end within 10 minutes on hosts slower than
-# ours (one took 9 min 37 s at 600 s when the finishing stage still came on top).
-DEFAULT_TIME_BUDGET_S = 480.0
 
 
 def _csv(text: str) -> tuple[str, ...]:
@@ -40,9 +39,10 @@ def _floats(text: str) -> tuple[float, ...]:
 
 
 def register(sub: Any) -> None:
+    budget, space, target, robust = Budget(), SearchSpace(), Target(), RobustnessSettings()
     p = sub.add_parser(
         "optimize",
-        help="search optimizations; report the accuracy/latency Pareto front and the best model",
+        help=COMMANDS["optimize"],
         description=__doc__,
     )
     g = p.add_argument_group("model and data")
@@ -60,12 +60,14 @@ def register(sub: Any) -> None:
     g.add_argument(
         "--precision",
         type=_csv,
-        default=("fp32", "bf16", "int8", "qat"),
-        help="comma list of fp32,bf16,int8,qat,mixed",
+        default=space.precisions,
+        help="comma list of fp32,bf16,int8,qat,mixed (default: " + ",".join(space.precisions) + ")",
     )
-    g.add_argument("--batch-size", type=positive_int, default=1, help="serving batch size")
+    g.add_argument(
+        "--batch-size", type=positive_int, default=target.batch_size, help="serving batch size"
+    )
     g.add_argument("--threads", type=positive_int, help="threads at serving time (default: all)")
-    g.add_argument("--device", default="cpu", choices=("cpu",), help="device to serve on")
+    g.add_argument("--device", default=target.device, choices=("cpu",), help="device to serve on")
     g = p.add_argument_group("constraints (the recommendation is the fastest that meets them)")
     g.add_argument("--max-latency-ms", type=positive_float)
     g.add_argument("--max-accuracy-drop", type=float, help="in accuracy points vs the baseline")
@@ -74,18 +76,18 @@ def register(sub: Any) -> None:
     g.add_argument(
         "--trials",
         type=positive_int,
-        default=DEFAULT_TRIALS,
-        help=f"most trials to run (default {DEFAULT_TRIALS}; --time-budget usually ends it first)",
+        default=budget.trials,
+        help=f"most trials to run (default {budget.trials}; --time-budget usually ends it first)",
     )
     g.add_argument(
         "--time-budget",
         type=positive_float,
-        default=DEFAULT_TIME_BUDGET_S,
+        default=budget.time_budget_s,
         help="seconds for the whole run: baseline training, the search and the finishing "
         "stage; fine-tuning and attacks are cut short to keep it, and the closing line says "
-        f"what was cut (default {DEFAULT_TIME_BUDGET_S:.0f})",
+        f"what was cut (default {budget.time_budget_s:.0f})",
     )
-    g.add_argument("--prune-ratios", type=_floats, default=(0.0, 0.3, 0.5, 0.7))
+    g.add_argument("--prune-ratios", type=_floats, default=space.prune_ratios)
     g.add_argument(
         "--finetune-epochs",
         type=positive_float,
@@ -95,8 +97,9 @@ def register(sub: Any) -> None:
     g.add_argument(
         "--finetune-images",
         type=positive_int,
-        default=20_000,
-        help="fine-tune on a random subset of this many training images (default 20000)",
+        default=budget.finetune_images,
+        help="fine-tune on a random subset of this many training images "
+        f"(default {budget.finetune_images})",
     )
     g.add_argument(
         "--baseline-epochs",
@@ -104,14 +107,16 @@ def register(sub: Any) -> None:
         help="default: the dataset's recipe, fewer when they would not fit 35%% of --time-budget",
     )
     g.add_argument("--sampler", choices=("tpe", "nsga2", "random"), default="tpe")
-    g.add_argument("--workers", type=positive_int, default=1, help="parallel worker processes")
+    g.add_argument(
+        "--workers", type=positive_int, default=budget.workers, help="parallel worker processes"
+    )
     g.add_argument(
         "--candidate-timeout",
         type=positive_float,
-        default=1800.0,
+        default=budget.candidate_timeout_s,
         metavar="SECONDS",
         help="a candidate still running after this long (a hung runtime) is killed and "
-        "recorded as failed (default 1800)",
+        f"recorded as failed (default {budget.candidate_timeout_s:.0f})",
     )
     g.add_argument(
         "--isolate",
@@ -131,18 +136,21 @@ def register(sub: Any) -> None:
     g.add_argument(
         "--robustness",
         action=argparse.BooleanOptionalAction,
-        default=True,
+        default=robust.enabled,
         help="attack every front candidate: white-box for eager fp32, transfer from its float "
         "model for exported/int8 artifacts (default: on; seconds per candidate)",
     )
     g.add_argument(
         "--robust-eps",
         type=positive_float,
-        default=0.1,
-        help="L-inf radius in pixel units of 0..1 images (default 0.1 = 25.5/255)",
+        default=robust.eps,
+        help=f"L-inf radius in pixel units of 0..1 images (default {robust.eps:g})",
     )
     g.add_argument(
-        "--robust-samples", type=positive_int, default=256, help="validation images attacked"
+        "--robust-samples",
+        type=positive_int,
+        default=robust.samples,
+        help=f"validation images attacked (default {robust.samples})",
     )
     p.add_argument(
         "--out", default="runs/optimize", help="output directory (default runs/optimize)"
@@ -163,26 +171,19 @@ def _defaults() -> tuple[str, str]:
 
 
 def load_model(spec: str, data: Any, width: float) -> tuple[Any, str, bool]:
-    """(model, name, needs_training). A checkpoint directory is trained; a zoo name or
-    file.py:factory is not, so the baseline is trained first."""
-    from pathlib import Path
-
+    """(model, name, needs_training). A checkpoint or weights file is trained already; a zoo
+    name or file.py:factory is a fresh architecture, so the baseline is trained first."""
     from cnnopt.commands._model_arg import load_model_arg, model_label
+    from cnnopt.serialize import source_kind
 
-    if Path(spec).exists() and not spec.endswith(".py") and ":" not in Path(spec).name:
-        model = load_model_arg(spec, data.num_classes, data.input_shape[0])
-        return model, model_label(spec), False
-    from cnnopt.models import resolve_model
-
-    model = resolve_model(
-        spec, num_classes=data.num_classes, in_channels=data.input_shape[0], width=width
-    )
-    return model, model_label(spec).split(":")[-1], True
+    model = load_model_arg(spec, data.num_classes, data.input_shape[0], width=width)
+    fresh = source_kind(spec) in ("zoo", "file")
+    return model, model_label(spec).split(":")[-1] if fresh else model_label(spec), fresh
 
 
 def run(args: argparse.Namespace) -> int:
     from cnnopt.commands._common import console
-    from cnnopt.search import Budget, Constraints, RobustnessSettings, SearchSpace, Target
+    from cnnopt.search import Constraints
     from cnnopt.search import optimize as run_optimize
 
     constraints = Constraints(args.max_latency_ms, args.max_accuracy_drop, args.max_size_mb)
@@ -214,14 +215,14 @@ def run(args: argparse.Namespace) -> int:
     if args.train_subset:
         train = train.take(args.train_subset, seed=args.seed)
     model, name, needs_training = load_model(args.model or default_model, train, args.width)
-    runtimes = ("eager", "compile", "onnxruntime", "openvino") if "auto" in args.runtime else None
+    # auto: SearchSpace's runtimes, those that are installed (torch.compile's first call costs
+    # seconds, so it is only searched when asked for by name)
+    auto = "auto" in args.runtime
     space = SearchSpace(
         prune_ratios=args.prune_ratios,
         precisions=args.precision,
-        runtimes=runtimes or args.runtime,
+        runtimes=SearchSpace().runtimes if auto else args.runtime,
     )
-    if "auto" in args.runtime:  # torch.compile's first call costs seconds: not for tiny budgets
-        space.runtimes = tuple(r for r in space.runtimes if r != "compile")
     result = run_optimize(
         model,
         train,

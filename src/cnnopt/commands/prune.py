@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from cnnopt.commands import COMMANDS
 from cnnopt.commands._common import fraction, positive_int
 from cnnopt.commands.apply import add_common_arguments, run_recipe
 
@@ -15,7 +16,7 @@ from cnnopt.commands.apply import add_common_arguments, run_recipe
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "prune",
-        help="remove whole channels (structured pruning) and save the smaller model",
+        help=COMMANDS["prune"],
         description="Prune channels with a dependency graph (residuals, concatenations, "
         "depthwise/grouped convs stay consistent), optionally in steps with fine-tuning.",
     )

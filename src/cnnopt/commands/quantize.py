@@ -14,6 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from cnnopt.commands import COMMANDS
 from cnnopt.commands._common import (
     add_json_flag,
     console,
@@ -40,7 +41,7 @@ NEEDS_IMAGES = ("int8_static", "qat", "mixed")  # calibrate, fine-tune or score 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "quantize",
-        help="quantize a model (int8 PTQ/dynamic/QAT/mixed, bf16) and measure it in a runtime",
+        help=COMMANDS["quantize"],
         description="Quantize for ONNX Runtime or OpenVINO, calibrating on training images, "
         "and report validation accuracy float vs quantized (measured through the runtime) and "
         "file size before/after. Writes the artifact, weights and recipe to --out. "
@@ -237,7 +238,7 @@ def _measure(
 def _accuracy(
     path: Path, example: Any, val: Any, args: Any, precision: str = "fp32", output: Any = None
 ) -> float:
-    from cnnopt.evaluate import evaluate
+    from cnnopt.evaluation import evaluate
     from cnnopt.outputs import output_spec
     from cnnopt.runtimes.base import build_predictor
 

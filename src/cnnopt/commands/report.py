@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from cnnopt.commands import COMMANDS
 from cnnopt.commands._common import add_json_flag, print_json
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "report",
-        help="rebuild the HTML/Markdown report of a `cnnopt optimize` run from its results.json",
+        help=COMMANDS["report"],
         description=__doc__,
     )
     p.add_argument("dir", help="the --out directory of `cnnopt optimize` (or its results.json)")

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cnnopt.commands import COMMANDS
 from cnnopt.commands._common import (
     add_json_flag,
     add_output_argument,
@@ -51,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "train",
-        help="train a model (tuned default recipe), save a checkpoint and metrics.json",
+        help=COMMANDS["train"],
         description="Train on the train split, pick the best epoch on val, report test once "
         "at the end. Unset options use the tuned recipe for the dataset.",
     )
@@ -154,7 +155,7 @@ def _train_and_report(
     """Train (checkpointing into `out` as it goes), then test once and write metrics.json."""
     import torch
 
-    from cnnopt.train import evaluate_accuracy, train
+    from cnnopt.training import evaluate_accuracy, train
 
     adversarial = None
     if adv_options is not None:

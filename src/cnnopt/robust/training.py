@@ -1,6 +1,6 @@
 """Adversarial training as a trainer hook: each batch is replaced by its adversarial version.
 
-Plug into `cnnopt.train.train(..., batch_transform=AdversarialTraining(...))`. Two recipes:
+Plug into `cnnopt.train(..., batch_transform=AdversarialTraining(...))`. Two recipes:
 - "pgd": Madry et al. PGD-AT, strong and `steps` times more expensive per batch;
 - "fgsm_rs": Wong et al. "Fast is better than free": one FGSM step of 1.25 eps from a random
   start, nearly the robustness of PGD-AT at the cost of about two forward/backward passes.

@@ -14,5 +14,13 @@ __all__ = [
     "check_parity",
     "export_artifacts",
     "export_onnx",
+    "list_runtimes",
     "register_runtime",
 ]
+
+
+def list_runtimes(pattern: str = "*") -> list[str]:
+    """The registered runtimes (importing this package registered the built-in ones), like
+    cnnopt.list_models / list_transforms; which of them run on this machine is
+    cnnopt.search.optimize.available_runtimes()."""
+    return RUNTIMES.names(pattern)

@@ -40,7 +40,7 @@ MIN_SHARE_LEFT = 0.1  # of the baseline's seconds, left to training after a prob
 
 def recipe_for(train_data: Any) -> Any:
     """The dataset's tuned training recipe (cnnopt.defaults), or the trainer's defaults."""
-    import cnnopt.train as train_mod
+    import cnnopt.training as train_mod
 
     try:
         from cnnopt.defaults import default_train_config
@@ -62,7 +62,7 @@ def affordable_epochs(default: float, seconds: float, images_per_s: float, n_ima
 
 def measure_images_per_s(model: nn.Module, train_data: Any, config: Any) -> float:
     """Training throughput of `config` on this machine now, from a few steps on a copy."""
-    import cnnopt.train as train_mod
+    import cnnopt.training as train_mod
 
     steps_per_epoch = max(1, len(train_data) // config.batch_size)
     probe = dataclasses.replace(
@@ -137,7 +137,7 @@ def fit_baseline(
     time.time() instant, the end of the run's search window) stops it between batches too,
     whatever the plan said: a machine that slowed down must not eat the candidates' time.
     """
-    import cnnopt.train as train_mod
+    import cnnopt.training as train_mod
 
     config = recipe_for(train_data)
     fields = {f.name for f in dataclasses.fields(config)}

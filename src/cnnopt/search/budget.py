@@ -1,4 +1,9 @@
-"""How `cnnopt optimize` spends its time: the baseline, the trials, and what follows them."""
+"""How `cnnopt optimize` spends its time: the baseline, the trials, and what follows them.
+
+`Budget()` is the one set of defaults: `cnnopt.optimize(...)` without a budget and the
+`cnnopt optimize` command without flags run the same search (the command reads its flag
+defaults from this class), so a result from one reproduces with the other.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,13 @@ from cnnopt.search.evaluate_candidate import FINETUNE_IMAGES
 # Long enough for a candidate that fine-tunes a pruned model and trains QAT on a CPU; a hung
 # runtime costs this much once, then the search goes on.
 DEFAULT_CANDIDATE_TIMEOUT_S = 1800.0
+# An upper bound: the time budget usually ends the search first (the demo ran 14 of 40).
+DEFAULT_TRIALS = 40
+# 8 minutes for the whole run, finishing stage (test accuracy, attacks, export) included:
+# start-up and loading the data come on top, and `make demo` must end within 10 minutes on
+# hosts slower than ours (one took 9 min 37 s at 600 s when the finishing stage still came on
+# top). A bound by default, for Python too: an unbounded search on a big model runs for hours.
+DEFAULT_TIME_BUDGET_S = 480.0
 
 
 @dataclass
@@ -19,8 +31,9 @@ class Budget:
     reserve for what follows them (test accuracy, robustness and export of the front).
     time_budget_s is hard: cnnopt.search.deadline.RunDeadline holds every stage to it."""
 
-    trials: int = 16
-    time_budget_s: float | None = None  # whole run incl. baseline training; None = no limit
+    trials: int = DEFAULT_TRIALS
+    # The whole run incl. baseline training; None = no limit (then `trials` ends the search).
+    time_budget_s: float | None = DEFAULT_TIME_BUDGET_S
     # Per pruned/low-rank intermediate and per QAT: epochs over the fine-tuning images.
     # None: about `finetune_images` images in all (a subset of a big set, passes over a small).
     finetune_epochs: float | None = None

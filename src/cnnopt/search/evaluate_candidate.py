@@ -292,7 +292,7 @@ class CandidateEvaluator:
 
     def evaluation(self, predictor: Any, data: Any) -> Any:
         """The predictor's EvalResult on `data` (accuracy, per-image correctness)."""
-        from cnnopt.evaluate import evaluate
+        from cnnopt.evaluation import evaluate
 
         return evaluate(predictor, data, batch_size=self.target.eval_batch_size)
 

@@ -41,7 +41,7 @@ def recommended_details(
     details: dict[str, Any] = {"split": data.name or "test"}
     built = evaluator.build(spec_of(record))
     try:
-        from cnnopt.evaluate import evaluate
+        from cnnopt.evaluation import evaluate
 
         result = evaluate(built.predictor, data, batch_size=evaluator.target.eval_batch_size)
         details["confusion_matrix"] = _tolist(result.confusion)
@@ -180,7 +180,7 @@ def export_best(
 def _save_base(model: Any, directory: Path, state: dict[str, Any]) -> None:
     """The trained baseline as a checkpoint, the `--model` that best/recipe.yaml re-applies
     to (only for models a spec rebuilds: zoo names and file.py:factory)."""
-    from cnnopt.train.checkpoint import save_checkpoint
+    from cnnopt.serialize import save_checkpoint
 
     if isinstance(getattr(model, "cnnopt_spec", None), dict):
         state = {"note": "baseline of cnnopt optimize", **state}

@@ -18,6 +18,7 @@ from typing import Any
 from cnnopt.errors import CnnoptError
 from cnnopt.isolation import traceback_tail
 from cnnopt.record import Record
+from cnnopt.search.budget import DEFAULT_TRIALS
 from cnnopt.search.space import CandidateSpec, SearchSpace
 
 STUDY_NAME = "cnnopt"
@@ -28,7 +29,9 @@ MAX_DUPLICATES_IN_A_ROW = 25
 
 @dataclass
 class StudySettings:
-    n_trials: int = 16
+    """The trial loop's settings; cnnopt.search.optimize fills them from the user's Budget."""
+
+    n_trials: int = DEFAULT_TRIALS
     time_budget_s: float | None = None
     storage: str | None = None  # None: SQLite in the output directory
     study_name: str = STUDY_NAME

@@ -125,7 +125,7 @@ def finetune(
         return model
     train_data = ctx.require("train_data", transform)
     try:
-        from cnnopt.train import TrainConfig, train
+        from cnnopt.training import TrainConfig, train
     except ImportError:
         raise CnnoptError(
             f"transform {transform!r} needs the training module to fine-tune",

@@ -173,7 +173,7 @@ def _qat(model: nn.Module, config: QuantizeConfig, ctx: Context, plan: dict) -> 
     calibrate_ranges(model, data)
     epochs = trained = config.qat_epochs if ctx.finetune_epochs is None else ctx.finetune_epochs
     if epochs > 0 and ctx.train_data is not None:
-        from cnnopt.train import TrainConfig, train
+        from cnnopt.training import TrainConfig, train
         from cnnopt.transforms.finetune import note_cut
 
         train_config = TrainConfig(

@@ -33,7 +33,7 @@ class MixedResult:
 
 
 def ort_accuracy(onnx_bytes: bytes, data: Any, workdir: Path, output: Any = None) -> float:
-    from cnnopt.evaluate import evaluate
+    from cnnopt.evaluation import evaluate
     from cnnopt.runtimes.onnxrt import OrtPredictor
 
     path = workdir / "candidate.onnx"

@@ -8,7 +8,8 @@ import torch
 from cnnopt.data.base import TensorData
 from cnnopt.errors import CnnoptError
 from cnnopt.models import create_model
-from cnnopt.train import TrainConfig, evaluate_accuracy, load_model, predict_with_flip, train
+from cnnopt.serialize import load_model
+from cnnopt.training import TrainConfig, evaluate_accuracy, predict_with_flip, train
 
 
 def quick(**changes) -> TrainConfig:

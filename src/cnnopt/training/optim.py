@@ -13,7 +13,7 @@ from functools import partial
 import torch
 from torch import nn
 
-from cnnopt.train.config import TrainConfig
+from cnnopt.training.config import TrainConfig
 
 ONECYCLE_DEFAULT_WARMUP = 0.25  # fraction of the run one-cycle ramps up for
 ONECYCLE_START = 0.04  # one-cycle starts at lr/25 (PyTorch OneCycleLR's div_factor)

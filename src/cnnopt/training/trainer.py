@@ -24,11 +24,11 @@ from cnnopt.data.loader import iterate_batches, num_batches
 from cnnopt.errors import CnnoptError
 from cnnopt.models.fit import check_fits_data
 from cnnopt.outputs import select_output, set_output
-from cnnopt.train.checkpoint import load_checkpoint, save_checkpoint
-from cnnopt.train.config import TrainConfig
-from cnnopt.train.optim import build_optimizer, build_scheduler
-from cnnopt.train.progress import TrainProgress, graceful_interrupt
-from cnnopt.train.tta import evaluate_accuracy
+from cnnopt.serialize import load_checkpoint, save_checkpoint
+from cnnopt.training.config import TrainConfig
+from cnnopt.training.optim import build_optimizer, build_scheduler
+from cnnopt.training.progress import TrainProgress, graceful_interrupt
+from cnnopt.training.tta import evaluate_accuracy
 
 ExtraLoss = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 BatchHook = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]

@@ -9,8 +9,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cnnopt.train import TrainConfig, build_optimizer, build_scheduler, lr_factor, train
-from cnnopt.train.config import OPTIMIZERS, SCHEDULES
+from cnnopt.training import TrainConfig, build_optimizer, build_scheduler, lr_factor, train
+from cnnopt.training.config import OPTIMIZERS, SCHEDULES
 
 
 @pytest.mark.parametrize("schedule", SCHEDULES)

@@ -11,8 +11,8 @@ import torch
 
 from cnnopt.errors import CnnoptError
 from cnnopt.models import create_model
-from cnnopt.train import TrainConfig, load_checkpoint, load_model, save_checkpoint, train
-from cnnopt.train.checkpoint import save_weights
+from cnnopt.serialize import load_checkpoint, load_model, save_checkpoint, save_weights
+from cnnopt.training import TrainConfig, train
 
 
 def quick(tmp_path, **changes) -> TrainConfig:

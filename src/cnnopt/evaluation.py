@@ -6,8 +6,6 @@ and accuracy can never disagree with each other, and no sklearn is needed.
 
 from __future__ import annotations
 
-import sys
-import types
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -183,13 +181,3 @@ def evaluate(
     result = metrics_from_confusion(confusion, data.classes, top5)
     result.correct = torch.cat(correct).tolist() if correct else []
     return result
-
-
-class _CallableModule(types.ModuleType):
-    """`cnnopt.evaluate(model, data)` calls the function while the module stays importable."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> EvalResult:
-        return evaluate(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -7,7 +7,7 @@ import time
 
 import torch
 
-from cnnopt.train import TrainConfig, train
+from cnnopt.training import TrainConfig, train
 from cnnopt.transforms import Context, apply
 from cnnopt.transforms.prune import PruneConfig
 

@@ -13,7 +13,7 @@ from torch import nn
 
 from cnnopt.data.base import TensorData
 from cnnopt.errors import CnnoptError
-from cnnopt.evaluate import evaluate, metrics_from_confusion
+from cnnopt.evaluation import evaluate, metrics_from_confusion
 from cnnopt.record import Record
 
 
