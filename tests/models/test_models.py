@@ -7,8 +7,8 @@ import torch
 import torch.fx
 from torch import nn
 
+from cnnopt.bench.counts import count_params
 from cnnopt.models import create_model, list_models, model_spec
-from cnnopt.models.summary import count_parameters
 
 ALL_MODELS = list_models()
 
@@ -43,8 +43,8 @@ def test_large_input_runs(name: str) -> None:
 
 @pytest.mark.parametrize("name", ALL_MODELS)
 def test_half_width_is_smaller(name: str) -> None:
-    full = count_parameters(create_model(name, width=1.0))
-    half = count_parameters(create_model(name, width=0.5))
+    full = count_params(create_model(name, width=1.0))
+    half = count_params(create_model(name, width=0.5))
     assert half < full
 
 
@@ -112,11 +112,11 @@ def test_resnet18_parameter_count_matches_torchvision_layout() -> None:
         cin = cout
     expected += 512 * 10 + 10
     assert expected == 11_173_962
-    assert count_parameters(create_model("resnet18", num_classes=10, in_channels=3)) == expected
+    assert count_params(create_model("resnet18", num_classes=10, in_channels=3)) == expected
 
 
 def test_lenet5_has_the_classic_parameter_count() -> None:
-    assert count_parameters(create_model("lenet5", num_classes=10, in_channels=1)) == 61_706
+    assert count_params(create_model("lenet5", num_classes=10, in_channels=1)) == 61_706
 
 
 def test_width_rounds_channels_to_multiples_of_eight() -> None:
@@ -150,8 +150,8 @@ def test_torch_pruning_can_halve_channels(name: str) -> None:
         pruning_ratio=0.5,
         ignored_layers=head,
     )
-    before = count_parameters(model)
+    before = count_params(model)
     pruner.step()
-    assert count_parameters(model) < 0.5 * before
+    assert count_params(model) < 0.5 * before
     with torch.no_grad():
         assert model(x).shape == (1, 10)

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from cnnopt.bench.counts import count_params
 from cnnopt.errors import CnnoptError
 from cnnopt.models import (
     create_model,
@@ -19,7 +20,6 @@ from cnnopt.models import (
     register_model,
     resolve_model,
 )
-from cnnopt.models.summary import count_parameters
 
 GOOD_FILE = """
 from torch import nn
@@ -112,7 +112,7 @@ def test_resolve_user_file_passes_only_accepted_arguments(model_file: Path) -> N
     spec = model_spec(model)
     assert spec["name"] == f"{model_file.resolve()}:build"
     rebuilt = model_from_spec(spec)
-    assert count_parameters(rebuilt) == count_parameters(model)
+    assert count_params(rebuilt) == count_params(model)
 
 
 def test_user_file_registering_a_model_can_be_resolved_twice(tmp_path: Path) -> None:

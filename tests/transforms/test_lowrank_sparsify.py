@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from torch import nn
 from transform_helpers import small_cnn, synthetic_data
 
+from cnnopt.bench.counts import count_params
 from cnnopt.errors import CnnoptError
 from cnnopt.models import create_model
-from cnnopt.models.summary import count_parameters
 from cnnopt.transforms import Context, apply
 from cnnopt.transforms.lowrank import LowRankConfig
 from cnnopt.transforms.sparsify import SparsifyConfig, weight_sparsity
@@ -48,7 +48,7 @@ def test_full_rank_reproduces_outputs(mode: str) -> None:
 def test_lower_rank_has_fewer_parameters(ratio: float, mode: str) -> None:
     model = create_model("vgg11_bn", width=0.25).eval()
     factored = apply(copy.deepcopy(model), LowRankConfig(rank_ratio=ratio, mode=mode), Context())
-    assert count_parameters(factored) < count_parameters(model)
+    assert count_params(factored) < count_params(model)
     assert factored(torch.randn(1, 3, 16, 16)).shape == (1, 10)
 
 
@@ -56,7 +56,7 @@ def test_energy_rank_keeps_more_with_higher_energy() -> None:
     model = create_model("resnet20").eval()
     low = apply(copy.deepcopy(model), LowRankConfig(rank_ratio=None, energy=0.5), Context())
     high = apply(copy.deepcopy(model), LowRankConfig(rank_ratio=None, energy=0.99), Context())
-    assert count_parameters(low) < count_parameters(high) <= count_parameters(model)
+    assert count_params(low) < count_params(high) <= count_params(model)
 
 
 @pytest.mark.parametrize(

@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from torch import nn
 from transform_helpers import MixedNet, small_cnn, synthetic_data
 
+from cnnopt.bench.counts import count_macs, count_params
 from cnnopt.errors import CnnoptError
 from cnnopt.models import create_model, list_models
-from cnnopt.models.summary import count_macs, count_parameters
-from cnnopt.recipe import describe_structure, rebuild_structure
+from cnnopt.structure import describe_structure, rebuild_structure
 from cnnopt.transforms import Context, apply
 from cnnopt.transforms.prune import PruneConfig
 
@@ -35,7 +35,7 @@ def test_prune_half_on_every_zoo_model(name: str) -> None:
     before = _widths(model)
     pruned = apply(copy.deepcopy(model), PruneConfig(ratio=0.5), Context(progress=False))
     assert pruned(torch.randn(2, *shape)).shape == (2, 10)
-    assert count_parameters(pruned) < count_parameters(model)
+    assert count_params(pruned) < count_params(model)
     assert count_macs(pruned, shape) < count_macs(model, shape)
     after = _widths(pruned)
     changed = [n for n in after if after[n] != before[n]]
@@ -57,7 +57,7 @@ def test_mixed_topology_prunes_consistently(importance: str) -> None:
     pruned = apply(copy.deepcopy(model), config, ctx)
     main, aux = pruned(x)
     assert main.shape == (2, 10) and aux.shape == (2, 3)  # both heads keep their width
-    assert count_parameters(pruned) < count_parameters(model) / 2
+    assert count_params(pruned) < count_params(model) / 2
     assert pruned.branch_b[0].groups == pruned.branch_b[0].out_channels  # still depthwise
     assert pruned.grouped[0].groups == 4
     assert pruned.se.expand.out_channels == pruned.grouped[0].out_channels

@@ -9,9 +9,9 @@ import torch
 from torch import nn
 from transform_helpers import small_cnn, synthetic_data
 
+from cnnopt.bench.counts import count_macs
 from cnnopt.errors import CnnoptError
 from cnnopt.models import create_model
-from cnnopt.models.summary import count_macs
 from cnnopt.transforms import Context, apply
 from cnnopt.transforms.distill import DistillConfig
 from cnnopt.transforms.finetune import kl_to_teacher

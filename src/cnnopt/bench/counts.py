@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,27 +11,41 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from cnnopt.errors import CnnoptError
+
 
 def count_params(model: nn.Module) -> int:
     """Trainable and frozen parameters alike (buffers such as BN running stats excluded)."""
     return sum(p.numel() for p in model.parameters())
 
 
-def count_macs(model: nn.Module, example: torch.Tensor) -> int:
-    """Multiply-accumulates of one forward pass on `example` (pass batch 1 for per-image MACs).
+def count_macs(model: nn.Module, example: torch.Tensor | Sequence[int]) -> int:
+    """Multiply-accumulates of one forward pass on `example`: a tensor (its whole batch), or
+    a C x H x W shape for one image (a zero image is made on the model's device).
 
+    One function for both because callers hold one or the other and the meaning is the same.
     Counted by `torch.utils.flop_counter.FlopCounterMode`, which knows matrix ops only:
     convolution, linear/addmm, mm, bmm, baddbmm and attention. Elementwise work (ReLU, BN in
     eval mode, residual adds, pooling) and bias additions are not counted; that is the usual
     convention for "MACs" in papers. MACs = FLOPs / 2, since it counts a multiply-add as 2.
-    Quantized kernels (quantized::conv2d) are unknown to the counter and count as 0.
+    Quantized kernels (quantized::conv2d) are unknown to the counter and count as 0. The model
+    is counted in eval mode (no BN statistics update) and left in the mode it was in.
     """
+    if not isinstance(example, torch.Tensor):
+        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+        example = torch.zeros(1, *example, device=device)
     counter = FlopCounterMode(display=False)
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad(), counter:
             model(example)
+    except RuntimeError as exc:
+        shape = "x".join(map(str, example.shape[1:]))
+        raise CnnoptError(
+            f"model does not run on input {shape}: {exc}",
+            "check the input channels and use a larger image size",
+        ) from None
     finally:
         model.train(was_training)
     return int(counter.get_total_flops()) // 2

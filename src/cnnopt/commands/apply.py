@@ -240,10 +240,10 @@ def _load_model(args: argparse.Namespace, num_classes: int, in_channels: int | N
 
 def measure(model: nn.Module, shape: tuple[int, int, int], val: Any) -> dict[str, Any]:
     """Params, MACs and (with data) validation accuracy: the numbers a recipe trades."""
-    from cnnopt.models.summary import count_macs, count_parameters
+    from cnnopt.bench.counts import count_macs, count_params
 
     result: dict[str, Any] = {
-        "params": count_parameters(model),
+        "params": count_params(model),
         "macs": count_macs(model, shape),
         "accuracy": None,
     }

@@ -10,35 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
-from cnnopt.errors import CnnoptError
+from cnnopt.bench.counts import count_macs, count_params
 from cnnopt.models.registry import create_model, factory_summary, get_factory
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Learnable parameters (buffers such as BN running stats are not parameters)."""
-    return sum(p.numel() for p in model.parameters())
-
-
-def count_macs(model: nn.Module, input_shape: tuple[int, int, int]) -> int:
-    """Multiply-accumulates of one forward pass on a single C x H x W image."""
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    example = torch.zeros(1, *input_shape, device=device)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(example)
-    except RuntimeError as exc:
-        raise CnnoptError(
-            f"model does not run on input {'x'.join(map(str, input_shape))}: {exc}",
-            "check the input channels and use a larger image size",
-        ) from None
-    finally:
-        model.train(was_training)
-    return int(counter.get_total_flops()) // 2
 
 
 def describe_model(
@@ -50,7 +24,7 @@ def describe_model(
     return {
         "name": name,
         "description": factory_summary(get_factory(name)),
-        "params": count_parameters(model),
+        "params": count_params(model),
         "macs": count_macs(model, input_shape),
         "input": list(input_shape),
         "num_classes": num_classes,

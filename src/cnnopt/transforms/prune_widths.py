@@ -289,7 +289,7 @@ def describe_result(result: dict[str, Any], ratio: float, round_to: int, finetun
 
 
 def costs_of(model: nn.Module, example: torch.Tensor, when: str) -> dict[str, int | None]:
-    from cnnopt.models.summary import count_macs
+    from cnnopt.bench.counts import count_macs
 
     try:
         macs: int | None = int(count_macs(model, tuple(example.shape[1:])))
